@@ -1,0 +1,29 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test lint typecheck unit docs demo chaos bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict m5c_async
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest --cov=m5c_async --cov-branch --cov-report=
+	$(BIN)/python -m coverage report --include='m5c_async/protocol/*' --fail-under=95
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache site demo-output

@@ -1,0 +1,329 @@
+"""The one exception tree of m5c_async.
+
+Every error the library raises is an ``M5CError``. Each class says, through its ``retry``
+attribute, whether repeating the request is safe, unsafe (the platform may already have accepted
+it) or pointless, so callers and the engine never have to guess::
+
+    M5CError
+    ├── InvalidRequestError            caught before anything is sent (retry: pointless)
+    │   ├── InvalidNumberError         a recipient that is not a valid mobile number
+    │   ├── ContentError               empty, over 500 characters, NUL bytes
+    │   │   └── ContentEncodingError   a character the chosen ``encode`` cannot carry
+    │   ├── InvalidTimeError           naive datetimes, times out of range
+    │   └── InvalidParameterError      any other argument outside the document's rules
+    ├── ProviderError                  the platform answered ``error:...``
+    │   ├── AccountError               fatal for the account: stop sending (pointless)
+    │   │   ├── AuthenticationError    wrong apikey or password, bad md5 length
+    │   │   ├── AccountBlockedError
+    │   │   ├── UnauthorizedIPError
+    │   │   └── InsufficientBalanceError
+    │   ├── ProviderRequestError       the platform found the request incomplete (pointless)
+    │   │   ├── MissingParameterError  missing username/password/apikey/recipient/content/from/to
+    │   │   └── UnrecognizedEncodingError
+    │   ├── ThrottledError             ``Throughput Rate Exceeded``: refused, resend later (safe)
+    │   ├── SendRefusedError           ``error:<msgid>``: the platform refused this submission
+    │   ├── BlacklistOperationError    not blacklisted, or not allowed to remove
+    │   └── UnknownProviderError       an ``error:`` text the document does not list
+    ├── FormatError                    text that is not in the documented shape
+    │   ├── ReplyFormatError           a reply of the platform
+    │   └── PushFormatError            a pushed report or reply (webhook input)
+    └── TransportError                 the network between us and a node
+        ├── NodeUnavailableError       the request never left (connect/DNS): safe elsewhere
+        ├── AmbiguousOutcomeError      it may have been accepted: reconcile, never resend blindly
+        ├── AllNodesFailedError        every node failed; lists each node's failure
+        └── ReplyTooLargeError         a reply body above the client's limit
+
+No exception message, repr or attribute ever carries the password, its md5 or the apikey.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "AccountBlockedError",
+    "AccountError",
+    "AllNodesFailedError",
+    "AmbiguousOutcomeError",
+    "AuthenticationError",
+    "BlacklistOperationError",
+    "ContentEncodingError",
+    "ContentError",
+    "FormatError",
+    "InsufficientBalanceError",
+    "InvalidNumberError",
+    "InvalidParameterError",
+    "InvalidRequestError",
+    "InvalidTimeError",
+    "M5CError",
+    "MissingParameterError",
+    "NodeUnavailableError",
+    "ProviderError",
+    "ProviderRequestError",
+    "PushFormatError",
+    "ReplyFormatError",
+    "ReplyTooLargeError",
+    "Retry",
+    "SendRefusedError",
+    "ThrottledError",
+    "TransportError",
+    "UnauthorizedIPError",
+    "UnknownProviderError",
+    "UnrecognizedEncodingError",
+]
+
+#: How much of a malformed text an error keeps: enough to diagnose, never a whole body.
+EXCERPT_CHARS = 200
+
+
+class Retry(StrEnum):
+    """Whether sending the same request again is a good idea."""
+
+    SAFE = "safe"
+    """The platform did not accept it: repeating cannot double a message."""
+    UNSAFE = "unsafe"
+    """The platform may have accepted it: reconcile before any resend."""
+    POINTLESS = "pointless"
+    """Repeating gives the same answer until something else changes."""
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """Return at most ``limit`` characters of ``text``, marking a cut with an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class M5CError(Exception):
+    """Base of every error raised by m5c_async."""
+
+    retry: Retry = Retry.POINTLESS
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same request may simply be sent again."""
+        return self.retry is Retry.SAFE
+
+
+# --- errors found before sending -------------------------------------------------------------
+
+
+class InvalidRequestError(M5CError):
+    """The request breaks a rule of the document; nothing was sent."""
+
+
+class InvalidNumberError(InvalidRequestError):
+    """A recipient is not a valid mobile number.
+
+    Attributes:
+        number: the number as given (numbers are not secrets).
+        reason: a short machine-readable reason, see ``RejectReason``.
+    """
+
+    def __init__(self, message: str, *, number: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.number = number
+        self.reason = reason
+
+
+class ContentError(InvalidRequestError):
+    """The message content is empty, too long or otherwise unsendable."""
+
+
+class ContentEncodingError(ContentError):
+    """The content holds a character the request's ``encode`` cannot carry.
+
+    Attributes:
+        char: the first offending character.
+        position: its index in the content.
+        encoding: the encoding that refused it.
+    """
+
+    def __init__(self, message: str, *, char: str, position: int, encoding: str) -> None:
+        super().__init__(message)
+        self.char = char
+        self.position = position
+        self.encoding = encoding
+
+
+class InvalidTimeError(InvalidRequestError):
+    """A time argument is naive, out of range or in the wrong order."""
+
+
+class InvalidParameterError(InvalidRequestError):
+    """Another argument (username, ext, ip, encode...) is outside the document's rules."""
+
+
+# --- errors the platform answered --------------------------------------------------------------
+
+
+class ProviderError(M5CError):
+    """The platform answered with an ``error:...`` reply.
+
+    Attributes:
+        reply: the reply text as received (it never contains credentials).
+        node: the node that answered, when known.
+        endpoint: the catalog name of the endpoint, when known.
+    """
+
+    def __init__(self, reply: str, *, node: str | None = None, endpoint: str | None = None) -> None:
+        where = f" (node {node}, {endpoint})" if node and endpoint else ""
+        super().__init__(f"{excerpt(reply)}{where}")
+        self.reply = reply
+        self.node = node
+        self.endpoint = endpoint
+
+
+class AccountError(ProviderError):
+    """Fatal for the account: nothing will succeed until a person fixes it."""
+
+
+class AuthenticationError(AccountError):
+    """Wrong apikey or password, or a password md5 that is not 32 characters."""
+
+
+class AccountBlockedError(AccountError):
+    """The account is disabled on the platform."""
+
+
+class UnauthorizedIPError(AccountError):
+    """The request came from an address outside the account's bound IP list."""
+
+
+class InsufficientBalanceError(AccountError):
+    """The account's balance cannot pay for the messages."""
+
+
+class ProviderRequestError(ProviderError):
+    """The platform judged the request incomplete or unreadable."""
+
+
+class MissingParameterError(ProviderRequestError):
+    """A required parameter was empty (username, password, apikey, recipient, content, from, to)."""
+
+
+class UnrecognizedEncodingError(ProviderRequestError):
+    """The ``encode`` parameter was neither GBK nor UTF-8."""
+
+
+class ThrottledError(ProviderError):
+    """``error:Throughput Rate Exceeded``: refused for speed, safe to send again later."""
+
+    retry = Retry.SAFE
+
+
+class SendRefusedError(ProviderError):
+    """``error:<msgid>``: the platform refused the submission (the document gives no reason)."""
+
+
+class BlacklistOperationError(ProviderError):
+    """The number is not blacklisted, or its blacklisting cannot be removed (complaints)."""
+
+
+class UnknownProviderError(ProviderError):
+    """An ``error:`` reply the document does not list; the text is kept in ``reply``."""
+
+
+# --- malformed text ------------------------------------------------------------------------------
+
+
+class FormatError(M5CError):
+    """A text is not in the documented shape.
+
+    Attributes:
+        text: a truncated copy of the offending text.
+    """
+
+    def __init__(self, message: str, *, text: str = "") -> None:
+        self.text = excerpt(text)
+        super().__init__(f"{message}: {self.text!r}" if text else message)
+
+
+class ReplyFormatError(FormatError):
+    """A reply of the platform is not in the documented shape."""
+
+
+class PushFormatError(FormatError):
+    """A pushed delivery report or reply is malformed or hostile."""
+
+
+# --- the network ----------------------------------------------------------------------------------
+
+
+class TransportError(M5CError):
+    """The network failed between the client and a node.
+
+    Attributes:
+        node: the node's name or base URL.
+        endpoint: the catalog name of the endpoint.
+    """
+
+    def __init__(self, message: str, *, node: str = "", endpoint: str = "") -> None:
+        super().__init__(message)
+        self.node = node
+        self.endpoint = endpoint
+
+
+class NodeUnavailableError(TransportError):
+    """The request never left (refused connection, DNS failure): safe on another node."""
+
+    retry = Retry.SAFE
+
+
+class AmbiguousOutcomeError(TransportError):
+    """A send whose outcome is unknown: the platform may have accepted it.
+
+    It carries what is needed to reconcile against ``action=record``; the client never resends it.
+
+    Attributes:
+        mobiles: the numbers of the submission.
+        content: the message content.
+        started_at: Unix time (float) when the request was sent.
+        ended_at: Unix time (float) when the failure was seen.
+        cause: a short description of the failure.
+    """
+
+    retry = Retry.UNSAFE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        node: str = "",
+        endpoint: str = "",
+        mobiles: tuple[str, ...] = (),
+        content: str = "",
+        started_at: float = 0.0,
+        ended_at: float = 0.0,
+        cause: str = "",
+    ) -> None:
+        super().__init__(message, node=node, endpoint=endpoint)
+        self.mobiles = mobiles
+        self.content = content
+        self.started_at = started_at
+        self.ended_at = ended_at
+        self.cause = cause
+
+    def __repr__(self) -> str:
+        return (
+            f"AmbiguousOutcomeError(node={self.node!r}, endpoint={self.endpoint!r}, "
+            f"numbers={len(self.mobiles)}, cause={self.cause!r})"
+        )
+
+
+class AllNodesFailedError(TransportError):
+    """Every node failed; ``failures`` maps each node to its error."""
+
+    def __init__(self, failures: dict[str, M5CError], *, endpoint: str = "") -> None:
+        detail = "; ".join(f"{node}: {err.message}" for node, err in failures.items())
+        super().__init__(f"all nodes failed for {endpoint}: {detail}", endpoint=endpoint)
+        self.failures = failures
+        self.retry = (
+            Retry.SAFE if all(e.retry is Retry.SAFE for e in failures.values()) else Retry.POINTLESS
+        )
+
+
+class ReplyTooLargeError(TransportError):
+    """A reply body exceeded the client's size limit and was not read."""

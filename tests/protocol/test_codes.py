@@ -1,0 +1,97 @@
+"""Every error reply of §3.1.2, §4.1.2 and §10 maps to exactly one class of the tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from m5c_async import (
+    AccountBlockedError,
+    AccountError,
+    AuthenticationError,
+    BlacklistOperationError,
+    InsufficientBalanceError,
+    M5CError,
+    MissingParameterError,
+    ProviderError,
+    ProviderRequestError,
+    Retry,
+    SendRefusedError,
+    ThrottledError,
+    UnauthorizedIPError,
+    UnknownProviderError,
+    UnrecognizedEncodingError,
+)
+from m5c_async.protocol import CODES, ErrorKind, error_for_reply, is_error_reply
+
+DOCUMENT = {
+    "error:Missing username": MissingParameterError,
+    "error:Missing password": MissingParameterError,
+    "error:Missing apikey": MissingParameterError,
+    "error:Missing recipient": MissingParameterError,
+    "error:Missing message content": MissingParameterError,
+    "error:Account is blocked": AccountBlockedError,
+    "error:Unrecognized encoding": UnrecognizedEncodingError,
+    "error:APIKEY or password error": AuthenticationError,
+    "error:Unauthorized IP address": UnauthorizedIPError,
+    "error:Account balance is insufficient": InsufficientBalanceError,
+    "error:Throughput Rate Exceeded": ThrottledError,
+    "error:Invalid md5 password length": AuthenticationError,
+    "error:Missing from parameter": MissingParameterError,
+    "error:Missing to parameter": MissingParameterError,
+    "error:Non black number or no allow operation": BlacklistOperationError,
+}
+
+
+def test_table_holds_every_documented_reply_once() -> None:
+    """The table and the document list the same texts, each once."""
+    texts = [c.text for c in CODES]
+    assert len(texts) == len(set(texts))
+    assert set(texts) == set(DOCUMENT)
+
+
+@pytest.mark.parametrize(("text", "cls"), DOCUMENT.items())
+def test_each_reply_maps_to_its_class(text: str, cls: type[ProviderError]) -> None:
+    """error_for_reply builds the mapped class, keeping the text and the node."""
+    err = error_for_reply(f"  {text}\r\n", node="qingdao", endpoint="send")
+    assert type(err) is cls
+    assert err.reply == text
+    assert "qingdao" in str(err)
+    assert is_error_reply(text)
+
+
+def test_kinds_and_retry_verdicts() -> None:
+    """Throttling is the only retry-safe reply; account errors are fatal."""
+    for code in CODES:
+        if code.error is ThrottledError:
+            assert code.kind is ErrorKind.RETRY_SAFE
+            assert code.retry is Retry.SAFE
+        else:
+            assert code.retry is Retry.POINTLESS
+        if issubclass(code.error, AccountError):
+            assert code.kind is ErrorKind.ACCOUNT_FATAL
+        if issubclass(code.error, ProviderRequestError):
+            assert code.kind is ErrorKind.REQUEST
+    assert ThrottledError("x").retryable
+    assert not AuthenticationError("x").retryable
+
+
+def test_error_msgid_is_a_refused_send() -> None:
+    """``error:<digits>`` is the document's ``error:msgid``."""
+    err = error_for_reply("error:13958008415478")
+    assert isinstance(err, SendRefusedError)
+
+
+def test_unknown_error_keeps_its_text() -> None:
+    """An undocumented error becomes UnknownProviderError with the text."""
+    err = error_for_reply("error:Something new happened")
+    assert isinstance(err, UnknownProviderError)
+    assert err.reply == "error:Something new happened"
+    assert isinstance(err, M5CError)
+    assert not is_error_reply("success:123")
+
+
+def test_long_error_text_is_truncated_in_the_message() -> None:
+    """Messages keep at most a short excerpt of a long reply."""
+    err = error_for_reply("error:" + "x" * 5000)
+    assert len(str(err)) < 300
+    assert len(err.reply) == 5006
