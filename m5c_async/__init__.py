@@ -64,7 +64,9 @@ from .protocol import (
 
 try:
     __version__ = _metadata.version("m5c_async")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+except (
+    _metadata.PackageNotFoundError
+):  # pragma: no cover - running from a source tree without metadata
     from ._version import __version__
 
 __all__ = [

@@ -14,6 +14,7 @@ def test_all_is_sorted_and_importable(name: str) -> None:
     """__all__ is sorted (isort style) and each name resolves."""
     module = importlib.import_module(name)
     names = list(module.__all__)
+
     def isort_key(n: str) -> tuple[int, str]:
         kind = 0 if n.isupper() else 1 if n[:1].isupper() else 2
         return (kind, n)

@@ -173,7 +173,7 @@ def format_soap_reply(reply: str) -> bytes:
         f' xmlns:ns1="{SOAP_NAMESPACE}"><SOAP-ENV:Body><ns1:sendsmsResponse>'
         f"<return>{escape(reply)}</return></ns1:sendsmsResponse></SOAP-ENV:Body>"
         "</SOAP-ENV:Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def format_soap_fault(code: str, reason: str) -> bytes:
@@ -184,7 +184,7 @@ def format_soap_fault(code: str, reason: str) -> bytes:
         f"<SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>{escape(code)}</faultcode>"
         f"<faultstring>{escape(reason)}</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body>"
         "</SOAP-ENV:Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def _wall(moment: datetime) -> str:

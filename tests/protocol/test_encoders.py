@@ -41,7 +41,9 @@ from m5c_async.protocol import (
 from tests.conftest import APIKEY, PASSWORD
 
 # The content of every example URL of the document (§2.3, §3.1.2): 验证码是：1A1C【签名】\n
-DOC_CONTENT = "%e9%aa%8c%e8%af%81%e7%a0%81%e6%98%af%ef%bc%9a1A1C%e3%80%90%e7%ad%be%e5%90%8d%e3%80%91%0a"
+DOC_CONTENT = (
+    "%e9%aa%8c%e8%af%81%e7%a0%81%e6%98%af%ef%bc%9a1A1C%e3%80%90%e7%ad%be%e5%90%8d%e3%80%91%0a"
+)
 TRICKY = "验证码：1A1C % + & = # ; , 【签名】\n换行 😀"
 T0 = datetime(2015, 1, 29, 10, 14, 33, tzinfo=UTC)
 
@@ -223,7 +225,7 @@ def test_times() -> None:
     """Aware datetimes become 10-digit Unix times; naive and out-of-range ones are refused."""
     assert to_unix(datetime(2014, 5, 1, 0, 0, tzinfo=timezone(timedelta(hours=8)))) == "1398873600"
     with pytest.raises(InvalidTimeError):
-        to_unix(datetime(2014, 5, 1))  # noqa: DTZ001
+        to_unix(datetime(2014, 5, 1))
     with pytest.raises(InvalidTimeError):
         to_unix(datetime(1990, 1, 1, tzinfo=UTC))
     with pytest.raises(InvalidTimeError):
