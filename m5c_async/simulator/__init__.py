@@ -1,0 +1,40 @@
+"""A faithful, fault-injectable 5c platform on loopback: the embedded default for demos and tests.
+
+It reuses ``protocol`` to read requests and write replies and never imports the engine.
+``python -m m5c_async.simulator --help`` serves it; ``run_simulator`` embeds it in tests.
+"""
+
+from __future__ import annotations
+
+from ._accounts import (
+    DEMO_ACCOUNT,
+    AccountConfig,
+    AccountState,
+    load_accounts,
+    parse_account_spec,
+)
+from ._app import MAX_BODY, NodeApp
+from ._faults import NodeFaults, ScenarioEvent, load_scenario
+from ._platform import LedgerEntry, Platform, PlatformSettings
+from ._pusher import Pusher
+from ._serve import SimulatorServer, free_port, run_simulator
+
+__all__ = [
+    "DEMO_ACCOUNT",
+    "MAX_BODY",
+    "AccountConfig",
+    "AccountState",
+    "LedgerEntry",
+    "NodeApp",
+    "NodeFaults",
+    "Platform",
+    "PlatformSettings",
+    "Pusher",
+    "ScenarioEvent",
+    "SimulatorServer",
+    "free_port",
+    "load_accounts",
+    "load_scenario",
+    "parse_account_spec",
+    "run_simulator",
+]

@@ -1,0 +1,483 @@
+"""The ASGI app of one simulated node: the platform's endpoints plus ``/_sim/`` admin routes.
+
+Raw ASGI, no framework: the simulator must sustain thousands of requests a second on one core,
+so the hot path is a dict lookup, one form parse and the platform's synchronous logic.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+import anyio
+import orjson
+
+from ..protocol import NODES, Encoding
+from ..protocol._server import (
+    RequestError,
+    format_soap_fault,
+    format_soap_reply,
+    read_batch_xml,
+    read_form,
+    read_json_send,
+    read_soap_send,
+    read_xml_send,
+    wire_encoding,
+    wire_text,
+)
+from ._accounts import AccountState
+from ._faults import NodeFaults
+from ._platform import Platform
+from ._wsdl import wsdl
+
+__all__ = ["MAX_BODY", "NodeApp"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: A 5,000,000-number marketing packet is about 60 MB of form data.
+MAX_BODY: Final = 128 * 1024 * 1024
+_TEXT: Final = {
+    Encoding.UTF8: b"text/plain; charset=utf-8",
+    Encoding.GBK: b"text/plain; charset=gbk",
+}
+_SEND_PATHS: Final = frozenset(
+    {"/api/send/index.php", "/api/send/sms_batch.php", "/api/send/sms_webservice.php"}
+)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class NodeApp:
+    """One node (``qingdao``, ``beijing``...) in front of the shared ``Platform``.
+
+    Example:
+        >>> import httpx
+        >>> from m5c_async.simulator import DEMO_ACCOUNT, NodeApp, Platform
+        >>> app = NodeApp(Platform([DEMO_ACCOUNT]), "qingdao")
+        >>> transport = httpx.ASGITransport(app=app)
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        node: str,
+        *,
+        faults: dict[str, NodeFaults] | None = None,
+        on_fault_change: Callable[[str, NodeFaults], Awaitable[None]] | None = None,
+    ) -> None:
+        self.platform = platform
+        self.node = node
+        self.faults = faults if faults is not None else {n.name: NodeFaults() for n in NODES}
+        self.faults.setdefault(node, NodeFaults())
+        self.on_fault_change = on_fault_change
+        self._rng = random.Random(hash(node) & 0xFFFF)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        try:
+            body = await _read_body(receive)
+        except _TooLarge:
+            await _respond(send, 413, b"request body too large", b"text/plain")
+            return
+        if path.startswith("/_sim/"):
+            await self._admin(scope, path, body, send)
+            return
+        fault = self.faults[self.node]
+        platform = self.platform
+        platform.stats.requests += 1
+        platform.stats.per_node[self.node]["requests"] += 1
+        rng = self._rng
+        if fault.latency or fault.jitter:
+            await anyio.sleep(fault.delay(rng))
+        if fault.error_ratio and rng.random() < fault.error_ratio:
+            platform.stats.errors += 1
+            status = rng.choice((500, 502, 503))
+            await _respond(send, status, b"<html><body>Server Error</body></html>", b"text/html")
+            return
+        client = scope.get("client") or ("127.0.0.1", 0)
+        query: bytes = scope.get("query_string", b"")
+        fields = read_form(query)
+        if body and path != "/api/send/sms_webservice.php":
+            fields.update(read_form(body))
+        if path in _SEND_PATHS and fault.throttle_ratio and rng.random() < fault.throttle_ratio:
+            await self._text(send, platform._throttled(self.node), Encoding.UTF8)
+            return
+        handler = _ROUTES.get(path)
+        if handler is None:
+            await _respond(send, 404, b"not found", b"text/plain")
+            return
+        await handler(self, scope["method"], fields, body, client[0], send)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _text(self, send: Send, reply: str, encoding: Encoding | None) -> None:
+        enc = encoding or Encoding.UTF8
+        await _respond(send, 200, reply.encode(enc.codec, errors="replace"), _TEXT[enc])
+
+    def _auth(self, fields: dict[str, str], client_ip: str) -> AccountState | str:
+        return self.platform.auth_fields(fields, client_ip)
+
+    def _guarded(self, account: AccountState, act: Callable[[], str]) -> str | None:
+        """Apply the concurrency cap, run the send, and decide whether to drop its reply.
+
+        Returns the reply, or None when the accept-then-drop fault fires.
+        """
+        account.in_flight += 1
+        try:
+            if account.in_flight > account.concurrency:
+                return self.platform._throttled(self.node)
+            reply = act()
+        finally:
+            account.in_flight -= 1
+        fault = self.faults[self.node]
+        if (
+            reply.startswith("success:")
+            and fault.drop_ratio
+            and self._rng.random() < fault.drop_ratio
+        ):
+            self.platform.stats.per_node[self.node]["dropped"] += 1
+            return None
+        return reply
+
+    async def _reply_or_drop(
+        self, send: Send, reply: str | None, encoding: Encoding | None
+    ) -> None:
+        if reply is None:
+            await _drop(send)
+        else:
+            await self._text(send, reply, encoding)
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    async def _send_index(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        fmt = fields.get("format", "")
+        try:
+            if fmt == "json":
+                fields = read_json_send(fields.get("data", ""))
+            elif fmt == "xml":
+                fields = read_xml_send(fields.get("data", ""))
+        except RequestError as exc:
+            await self._text(send, exc.reply, Encoding.UTF8)
+            return
+        encoding = wire_encoding(fields.get("encode"))
+        account = self._auth(fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, encoding)
+            return
+        reply = self._guarded(
+            account,
+            lambda: self.platform.send(
+                account,
+                self.node,
+                mobile=fields.get("mobile", ""),
+                content=fields.get("content"),
+                encode=fields.get("encode"),
+                start_time=wire_text(fields.get("startTime", "")),
+                ext=wire_text(fields.get("ext", "")),
+            ),
+        )
+        await self._reply_or_drop(send, reply, encoding)
+
+    async def _send_batch(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        try:
+            account_fields, items = read_batch_xml(fields.get("data", ""))
+        except RequestError as exc:
+            await self._text(send, exc.reply, Encoding.UTF8)
+            return
+        encoding = wire_encoding(account_fields.get("encode"))
+        account = self._auth(account_fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, encoding)
+            return
+        rows = [(i.mobile, i.content, wire_text(i.start_time)) for i in items]
+        reply = self._guarded(
+            account,
+            lambda: self.platform.send_batch(
+                account, self.node, account_fields.get("encode"), rows
+            ),
+        )
+        await self._reply_or_drop(send, reply, encoding)
+
+    async def _soap(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        if method == "GET":
+            if "wsdl" in fields:
+                await _respond(send, 200, wsdl(), b"text/xml; charset=utf-8")
+            else:
+                await _respond(send, 405, b"POST a SOAP envelope, or GET ?wsdl", b"text/plain")
+            return
+        try:
+            call = read_soap_send(body)
+        except RequestError:
+            await _respond(
+                send,
+                500,
+                format_soap_fault("SOAP-ENV:Client", "not a sendsms call"),
+                b"text/xml; charset=utf-8",
+            )
+            return
+        account = self._auth(call, ip)
+        if isinstance(account, str):
+            await _respond(send, 200, format_soap_reply(account), b"text/xml; charset=utf-8")
+            return
+        reply = self._guarded(
+            account,
+            lambda: self.platform.send(
+                account,
+                self.node,
+                mobile=call.get("mobile", ""),
+                content=call.get("content"),
+                encode="UTF-8",
+                plain_content=True,
+            ),
+        )
+        if reply is None:
+            await _drop(send)
+        else:
+            await _respond(send, 200, format_soap_reply(reply), b"text/xml; charset=utf-8")
+
+    async def _query(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        encoding = wire_encoding(fields.get("encode")) or Encoding.UTF8
+        account = self._auth(fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, encoding)
+            return
+        action = fields.get("action", "")
+        if action in ("record", "billing"):
+            window = _window(fields)
+            if isinstance(window, str):
+                await self._text(send, window, encoding)
+                return
+            if action == "record":
+                reply = self.platform.records(account, *window, encoding)
+            else:
+                agent = wire_text(fields.get("agent_username", ""))
+                reply = self.platform.billing(account, agent, *window)
+        else:
+            reply = self.platform.balance(account)
+        await self._text(send, reply, encoding)
+
+    async def _recv(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        account = self._auth(fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, Encoding.UTF8)
+            return
+        if any(k in fields for k in ("from", "to", "mobile")):
+            window = _window(fields)
+            if isinstance(window, str):
+                reply = window
+            elif not fields.get("mobile"):
+                reply = "error:Missing recipient"
+            else:
+                reply = self.platform.reports_for(account, fields["mobile"], *window)
+        else:
+            reply = self.platform.pull_reports(account)
+        await self._text(send, reply, Encoding.UTF8)
+
+    async def _reply(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        encoding = wire_encoding(fields.get("encode")) or Encoding.UTF8
+        account = self._auth(fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, encoding)
+            return
+        if fields.get("action") == "queryByCondition":
+            window = _window(fields)
+            if isinstance(window, str):
+                reply = window
+            else:
+                reply = self.platform.replies_between(
+                    account, *window, fields.get("mobile", ""), encoding
+                )
+        else:
+            reply = self.platform.pull_replies(account, fields.get("debug") == "1", encoding)
+        await self._text(send, reply, encoding)
+
+    async def _black(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        account = self._auth(fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, Encoding.UTF8)
+            return
+        mobile = fields.get("mobile", "")
+        action = fields.get("action", "check")
+        if not mobile:
+            reply = "error:Missing recipient"
+        elif action == "add":
+            reply = self.platform.blacklist_remove(account, mobile)
+        else:
+            reply = self.platform.blacklist_check(account, mobile)
+        await self._text(send, reply, Encoding.UTF8)
+
+    async def _bind(
+        self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
+    ) -> None:
+        account = self._auth(fields, ip)
+        if isinstance(account, str):
+            await self._text(send, account, Encoding.UTF8)
+            return
+        await self._text(send, self.platform.bind(account, fields.get("ip", "")), Encoding.UTF8)
+
+    # --- admin ------------------------------------------------------------------------------
+
+    async def _admin(self, scope: Scope, path: str, body: bytes, send: Send) -> None:
+        method = scope["method"]
+        try:
+            doc: Any = orjson.loads(body) if body else {}
+            result = await self._admin_route(method, path, doc, scope)
+        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            await _respond(send, 400, orjson.dumps({"error": str(exc)}), b"application/json")
+            return
+        if result is None:
+            await _respond(send, 404, b'{"error": "not found"}', b"application/json")
+            return
+        await _respond(send, 200, orjson.dumps(result), b"application/json")
+
+    async def _admin_route(self, method: str, path: str, doc: Any, scope: Scope) -> Any:
+        platform = self.platform
+        if path == "/_sim/stats":
+            return platform.snapshot()
+        if path == "/_sim/faults":
+            if method == "POST":
+                node = str(doc.pop("node", self.node))
+                fault = self.faults[node]
+                fault.update(doc)
+                if self.on_fault_change is not None:
+                    await self.on_fault_change(node, fault)
+            return {name: f.as_dict() for name, f in self.faults.items()}
+        if path == "/_sim/reply" and method == "POST":
+            reply_id = platform.inject_reply(
+                doc["username"], doc["mobile"], doc["content"], str(doc.get("ext", ""))
+            )
+            return {"replyid": reply_id}
+        if path == "/_sim/account" and method == "POST":
+            account = platform.account(doc["username"])
+            if "balance" in doc:
+                account.balance = int(doc["balance"])
+            if "blocked" in doc:
+                account.blocked = bool(doc["blocked"])
+            if "rate" in doc:
+                account.set_rate(float(doc["rate"]))
+            for key in ("report_push_url", "reply_push_url"):
+                if key in doc:
+                    setattr(account, key, doc[key] or None)
+            for mobile, kind in doc.get("blacklist", []):
+                platform.blacklist_add(account.config.username, mobile, kind)
+            if "black_keywords" in doc:
+                account.black_keywords = tuple(doc["black_keywords"])
+            return {"username": account.config.username, "balance": account.balance}
+        if path == "/_sim/throttle" and method == "POST":
+            node = str(doc.get("node", self.node))
+            platform.throttle_storm[node] = platform.clock() + float(doc["seconds"])
+            return {"node": node, "seconds": float(doc["seconds"])}
+        if path == "/_sim/ledger":
+            return [
+                {
+                    "msgid": e.msgid,
+                    "username": e.username,
+                    "mobiles": list(e.mobiles),
+                    "content": e.content,
+                    "node": e.node,
+                    "at": e.at,
+                }
+                for e in platform.ledger
+            ]
+        return None
+
+
+Handler = Callable[[NodeApp, str, dict[str, str], bytes, str, Send], Awaitable[None]]
+
+_ROUTES: Final[dict[str, Handler]] = {
+    "/api/send/index.php": NodeApp._send_index,
+    "/api/send/sms_batch.php": NodeApp._send_batch,
+    "/api/send/sms_webservice.php": NodeApp._soap,
+    "/api/query/index.php": NodeApp._query,
+    "/api/recv/index.php": NodeApp._recv,
+    "/api/reply/index.php": NodeApp._reply,
+    "/api/black/index.php": NodeApp._black,
+    "/api/bind/index.php": NodeApp._bind,
+}
+
+
+def _window(fields: dict[str, str]) -> tuple[int, int] | str:
+    low, high = fields.get("from", ""), fields.get("to", "")
+    if not low.isdigit():
+        return "error:Missing from parameter"
+    if not high.isdigit():
+        return "error:Missing to parameter"
+    return int(low), int(high)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop(send: Send) -> None:
+    """Promise a body and stop half-way: the server closes the connection mid-reply."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"64")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"succ", "more_body": True})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,124 @@
+"""``python -m m5c_async.simulator`` (and ``m5c sim``): serve the simulated platform."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from ..protocol import PushFormat
+from ._accounts import DEMO_ACCOUNT, AccountConfig, load_accounts, parse_account_spec
+from ._faults import load_scenario
+from ._platform import Platform, PlatformSettings
+from ._serve import SimulatorServer
+
+__all__ = ["add_arguments", "main", "serve_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options, shared with ``m5c sim``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8800, help="first node's port (default 8800)")
+    parser.add_argument("--nodes", type=int, default=4, choices=range(1, 5), help="1 to 4 nodes")
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="USERNAME:PASSWORD:APIKEY[:PROFILE]",
+        help="an account (repeatable); PROFILE is notification, personalized or marketing",
+    )
+    parser.add_argument("--accounts", type=Path, help="a TOML file of [[accounts]] tables")
+    parser.add_argument("--report-push-url", help="push delivery reports of the accounts here")
+    parser.add_argument("--reply-push-url", help="push replies of the accounts here")
+    parser.add_argument(
+        "--push-format", choices=[f.value for f in PushFormat], default=PushFormat.STRING.value
+    )
+    parser.add_argument("--rate", type=float, help="override every account's messages/s")
+    parser.add_argument("--concurrency", type=int, help="override every account's in-flight cap")
+    parser.add_argument("--packet-size", type=int, help="override every account's packet cap")
+    parser.add_argument("--no-reports", action="store_true", help="generate no delivery reports")
+    parser.add_argument(
+        "--report-delay",
+        type=float,
+        nargs=2,
+        default=(0.5, 3.0),
+        metavar=("MIN", "MAX"),
+        help="seconds from acceptance to report",
+    )
+    parser.add_argument("--scenario", type=Path, help="a JSON or TOML timeline of faults")
+    parser.add_argument("--down", action="append", default=[], help="start with this node down")
+
+
+def _accounts(args: argparse.Namespace) -> list[AccountConfig]:
+    accounts = [parse_account_spec(spec) for spec in args.account]
+    if args.accounts:
+        accounts += load_accounts(args.accounts)
+    if not accounts:
+        accounts = [DEMO_ACCOUNT]
+        print(
+            f"no account given; serving the demo account: username={DEMO_ACCOUNT.username} "
+            f"password={DEMO_ACCOUNT.password} apikey={DEMO_ACCOUNT.apikey}",
+            flush=True,
+        )
+    overrides = {
+        "rate": args.rate,
+        "concurrency": args.concurrency,
+        "packet_size": args.packet_size,
+        "report_push_url": args.report_push_url,
+        "reply_push_url": args.reply_push_url,
+    }
+    out = []
+    for account in accounts:
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if args.report_push_url or args.reply_push_url:
+            changes["push_format"] = PushFormat(args.push_format)
+        fields = {f: getattr(account, f) for f in account.__dataclass_fields__}
+        fields.update(changes)
+        out.append(AccountConfig(**fields))
+    return out
+
+
+async def serve_from_args(args: argparse.Namespace) -> None:
+    """Serve until interrupted, printing a readiness line when every node listens."""
+    settings = PlatformSettings(reports=not args.no_reports, report_delay=tuple(args.report_delay))
+    platform = Platform(_accounts(args), settings=settings)
+    scenario = load_scenario(args.scenario) if args.scenario else ()
+    server = SimulatorServer(
+        platform, host=args.host, port=args.port, nodes=args.nodes, scenario=scenario
+    )
+    for node in args.down:
+        server.faults[node].down = True
+    async with server.running():
+        urls = " ".join(
+            f"{n}={u}" for n, u in zip(server.node_names, server.base_urls, strict=True)
+        )
+        print(f"m5c simulator ready: {urls}", flush=True)
+        await anyio.sleep_forever()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m m5c_async.simulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m m5c_async.simulator", description="Serve a simulated 5c SMS platform."
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        anyio.run(serve_from_args, args, backend_options=_backend_options())
+    except KeyboardInterrupt:
+        return 0
+    except (ValueError, OSError) as exc:
+        print(f"m5c simulator: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _backend_options() -> dict[str, bool]:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover - uvloop is part of the sim extra
+        return {}
+    return {"use_uvloop": True}

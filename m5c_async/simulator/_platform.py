@@ -1,0 +1,559 @@
+"""The simulated platform's state and its endpoint logic, with injected clocks.
+
+Rules it enforces (docs/protocol.md and docs/simulator.md):
+
+1. Authentication in the document's order: missing username, password, apikey; md5 length;
+   wrong apikey or password; blocked account; unbound IP.
+2. Sends: missing recipient; unrecognized encoding; content empty or not decodable in ``encode``
+   (``Missing message content``); over 500 characters (same reply); packet larger than the profile
+   (``Throughput Rate Exceeded``); concurrency above the cap (same); balance; then the GCRA over
+   messages with one second of tolerance (same reply when refused).
+3. Invalid numbers in ``mobile`` are filtered out, as §8.2 says the platform does; a send left with
+   none gets ``Missing recipient``.
+4. Every accepted (msgid, mobile) gets a delivery report after a random delay; blacklisted numbers
+   and content with a black keyword get ``NOSEND``.
+
+Nothing here awaits: the ASGI layer calls these methods, and a ticker calls ``tick()``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .._exceptions import InvalidNumberError
+from ..protocol import (
+    MAX_CONTENT_CHARS,
+    SHANGHAI,
+    Encoding,
+    normalize,
+    segments,
+    split_mobiles,
+)
+from ..protocol._server import (
+    decode_wire_content,
+    format_balance,
+    format_billing_block,
+    format_records,
+    format_replies,
+    format_reports,
+    wire_encoding,
+    wire_text,
+)
+from ._accounts import AccountConfig, AccountState, BlacklistEntry
+
+__all__ = ["LedgerEntry", "Platform", "PlatformSettings", "Reply"]
+
+THROTTLED = "error:Throughput Rate Exceeded"
+Reply = str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformSettings:
+    """Behaviour knobs of the simulated platform.
+
+    Attributes:
+        report_delay: (min, max) seconds between acceptance and a delivery report.
+        outcomes: weights of DELIVRD, UNDELIV and NOSEND.
+        reports: False disables delivery reports (for memory benchmarks of millions of numbers).
+        report_fields: 4, 5 or 6: the shape of pulled reports.
+        reply_separator: ``;`` or ``|||`` between pulled replies.
+        push_batch: reports or replies per push.
+        push_attempts: pushes before a batch is left for pulling instead.
+        seed: random seed, so runs repeat.
+    """
+
+    report_delay: tuple[float, float] = (0.5, 3.0)
+    outcomes: tuple[float, float, float] = (0.97, 0.02, 0.01)
+    reports: bool = True
+    report_fields: int = 5
+    reply_separator: str = ";"
+    push_batch: int = 200
+    push_attempts: int = 8
+    seed: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One accepted request: every number of it shares the msgid (§6.1.3)."""
+
+    msgid: str
+    username: str
+    mobiles: tuple[str, ...]
+    content: str
+    node: str
+    at: float
+    ext: str
+
+
+@dataclass(slots=True)
+class _Stats:
+    requests: int = 0
+    accepted: int = 0
+    throttled: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    per_second: Counter[int] = field(default_factory=Counter)
+    per_node: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    per_node_second: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+class Platform:
+    """All accounts, the ledger and the report/reply machinery, shared by every node.
+
+    Example:
+        >>> from m5c_async.simulator import AccountConfig, Platform
+        >>> p = Platform([AccountConfig(username="demo", password="pw", apikey="k" * 32)])
+        >>> p.account("demo").rate
+        600.0
+    """
+
+    def __init__(
+        self,
+        accounts: Iterable[AccountConfig],
+        *,
+        settings: PlatformSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or PlatformSettings()
+        self.clock = clock
+        self.wall = wall
+        self.accounts: dict[str, AccountState] = {}
+        for config in accounts:
+            self.add_account(config)
+        self.ledger: list[LedgerEntry] = []
+        self.stats = _Stats()
+        self._seen: dict[str, set[int]] = defaultdict(set)
+        self._rng = random.Random(self.settings.seed)
+        self._msgid = 13_000_000_000_000 + self._rng.randrange(10**11)
+        self._reply_id = 1_000_000
+        self._due: list[tuple[float, int, str, str, str, str]] = []
+        self._due_seq = 0
+        self.report_push_queue: dict[str, list[tuple[str, str, str, int]]] = defaultdict(list)
+        self.reply_push_queue: dict[str, list[tuple[str, str, str, str, int]]] = defaultdict(list)
+        self.throttle_storm: dict[str, float] = {}
+        self.started = clock()
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def add_account(self, config: AccountConfig) -> AccountState:
+        """Add (or replace) an account."""
+        state = AccountState(config)
+        self.accounts[config.username] = state
+        return state
+
+    def account(self, username: str) -> AccountState:
+        """Return an account's state (KeyError when unknown)."""
+        return self.accounts[username]
+
+    # --- authentication -------------------------------------------------------------------
+
+    def authenticate(
+        self, username: str, password_md5: str, apikey: str, client_ip: str
+    ) -> AccountState | Reply:
+        """Check credentials in the document's order; return the account or an error reply."""
+        if not username:
+            return "error:Missing username"
+        if not password_md5:
+            return "error:Missing password"
+        if not apikey:
+            return "error:Missing apikey"
+        if len(password_md5) != 32:
+            return "error:Invalid md5 password length"
+        account = self.accounts.get(username)
+        if (
+            account is None
+            or account.config.apikey != apikey
+            or account.password_md5 != password_md5.lower()
+        ):
+            return "error:APIKEY or password error"
+        if account.blocked:
+            return "error:Account is blocked"
+        if account.bound_ips and client_ip not in account.bound_ips:
+            return "error:Unauthorized IP address"
+        return account
+
+    def auth_fields(self, fields: dict[str, str], client_ip: str) -> AccountState | Reply:
+        """Authenticate from wire fields (``password_md5``, or ``password`` for SOAP)."""
+        md5 = fields.get("password_md5", fields.get("password", ""))
+        return self.authenticate(
+            wire_text(fields.get("username", "")),
+            wire_text(md5),
+            wire_text(fields.get("apikey", "")),
+            client_ip,
+        )
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _next_msgid(self) -> str:
+        self._msgid += 1
+        return str(self._msgid)
+
+    def _throttled(self, node: str) -> Reply:
+        self.stats.throttled += 1
+        self.stats.per_node[node]["throttled"] += 1
+        return THROTTLED
+
+    def send(
+        self,
+        account: AccountState,
+        node: str,
+        *,
+        mobile: str,
+        content: str | None,
+        encode: str | None,
+        start_time: str = "",
+        ext: str = "",
+        plain_content: bool = False,
+    ) -> Reply:
+        """Handle one send (any format); ``content`` is a wire string unless ``plain_content``."""
+        numbers = self._numbers(wire_text(mobile))
+        if numbers is None:
+            return "error:Missing recipient"
+        encoding = Encoding.UTF8 if plain_content else wire_encoding(encode)
+        if encoding is None:
+            return "error:Unrecognized encoding"
+        text = self._content(content, encoding, plain_content)
+        if text is None:
+            return "error:Missing message content"
+        return self._accept(account, node, [(numbers, text, start_time)], ext)
+
+    def send_batch(
+        self,
+        account: AccountState,
+        node: str,
+        encode: str | None,
+        items: list[tuple[str, str, str]],
+    ) -> Reply:
+        """Handle ``sms_batch.php``: items of (mobile, content, startTime) wire strings."""
+        encoding = wire_encoding(encode)
+        if encoding is None:
+            return "error:Unrecognized encoding"
+        if not items:
+            return "error:Missing recipient"
+        parts = []
+        for mobile, content, start in items:
+            numbers = self._numbers(wire_text(mobile))
+            if numbers is None:
+                return "error:Missing recipient"
+            text = self._content(content, encoding, False)
+            if text is None:
+                return "error:Missing message content"
+            parts.append((numbers, text, start))
+        return self._accept(account, node, parts, "")
+
+    @staticmethod
+    def _numbers(mobile: str) -> list[str] | None:
+        numbers = []
+        for raw in split_mobiles(mobile):
+            try:
+                numbers.append(normalize(raw))
+            except InvalidNumberError:
+                continue
+        return numbers or None
+
+    @staticmethod
+    def _content(content: str | None, encoding: Encoding, plain: bool) -> str | None:
+        if not content:
+            return None
+        if plain:
+            text: str | None = _utf8(content)
+        else:
+            text = decode_wire_content(content, encoding)
+        if not text or len(text) > MAX_CONTENT_CHARS:
+            return None
+        return text
+
+    def _accept(
+        self,
+        account: AccountState,
+        node: str,
+        parts: list[tuple[list[str], str, str]],
+        ext: str,
+    ) -> Reply:
+        now = self.clock()
+        count = sum(len(numbers) for numbers, _, _ in parts)
+        if count > account.packet_size:
+            return self._throttled(node)
+        storm_until = self.throttle_storm.get(node)
+        if storm_until is not None and now < storm_until:
+            return self._throttled(node)
+        cost = sum(len(numbers) * segments(text) for numbers, text, _ in parts)
+        if cost > account.balance:
+            return "error:Account balance is insufficient"
+        if not account.gcra.try_acquire(count, now):
+            return self._throttled(node)
+        account.balance -= cost
+        account.charged += cost
+        msgid = self._next_msgid()
+        wall = self.wall()
+        username = account.config.username
+        stats = self.stats
+        second = int(now - self.started)
+        for numbers, text, start in parts:
+            seen = self._seen[text]
+            for number in numbers:
+                key = int(number)
+                if key in seen:
+                    stats.duplicates += 1
+                else:
+                    seen.add(key)
+            self.ledger.append(
+                LedgerEntry(
+                    msgid=msgid,
+                    username=username,
+                    mobiles=tuple(numbers),
+                    content=text,
+                    node=node,
+                    at=wall,
+                    ext=ext,
+                )
+            )
+            if self.settings.reports:
+                begin = max(float(start), wall) if start.isdigit() else wall
+                self._schedule_reports(account, msgid, numbers, text, begin, ext)
+        stats.accepted += count
+        stats.per_second[second] += count
+        stats.per_node[node]["accepted"] += count
+        stats.per_node_second[node][second] += count
+        return f"success:{msgid}"
+
+    # --- reports --------------------------------------------------------------------------
+
+    def _schedule_reports(
+        self,
+        account: AccountState,
+        msgid: str,
+        numbers: list[str],
+        text: str,
+        begin: float,
+        ext: str,
+    ) -> None:
+        low, high = self.settings.report_delay
+        blocked_text = any(word in text for word in account.black_keywords)
+        weights = self.settings.outcomes
+        rng = self._rng
+        for number in numbers:
+            if blocked_text or number in account.blacklist:
+                status = "NOSEND"
+            else:
+                status = rng.choices(("DELIVRD", "UNDELIV", "NOSEND"), weights)[0]
+            self._due_seq += 1
+            due = begin + rng.uniform(low, high)
+            heapq.heappush(
+                self._due,
+                (due, self._due_seq, account.config.username, msgid, number, f"{ext}|{status}"),
+            )
+
+    def tick(self) -> int:
+        """Deliver every report whose time has come; return how many."""
+        wall = self.wall()
+        due = self._due
+        delivered = 0
+        while due and due[0][0] <= wall:
+            at, _, username, msgid, number, tail = heapq.heappop(due)
+            ext, status = tail.split("|", 1)
+            account = self.accounts[username]
+            report = (ext, msgid, number, status, at)
+            account.reports_by_mobile.setdefault(number, []).append(report)
+            if account.report_push_url:
+                self.report_push_queue[username].append((msgid, number, status, int(at)))
+            else:
+                account.pending_reports.append(report)
+            delivered += 1
+        return delivered
+
+    @property
+    def reports_due(self) -> int:
+        """Reports scheduled and not yet delivered."""
+        return len(self._due)
+
+    def pull_reports(self, account: AccountState, limit: int = 500) -> Reply:
+        """One-shot pull (§6.1.2): returns up to ``limit`` reports and forgets them."""
+        out: list[tuple[str, str, str, str, float]] = []
+        pending = account.pending_reports
+        while pending and len(out) < limit:
+            out.append(pending.popleft())
+        return self._format_reports(out)
+
+    def reports_for(self, account: AccountState, mobiles: str, low: int, high: int) -> Reply:
+        """Repeatable query by number and time range (§6.1.3)."""
+        out: list[tuple[str, str, str, str, float]] = []
+        for number in split_mobiles(wire_text(mobiles)):
+            for report in account.reports_by_mobile.get(number, ()):
+                if low <= report[4] <= high:
+                    out.append(report)
+        return self._format_reports(out)
+
+    def _format_reports(self, reports: list[tuple[str, str, str, str, float]]) -> Reply:
+        rows = [
+            (ext, msgid, str(index + 1), number, _shanghai(at), status)
+            for index, (ext, msgid, number, status, at) in enumerate(reports)
+        ]
+        return format_reports(rows, fields=self.settings.report_fields)
+
+    def leave_for_pull(self, username: str, reports: list[tuple[str, str, str, int]]) -> None:
+        """Push gave up on these reports: keep them for the one-shot pull instead."""
+        account = self.accounts[username]
+        for msgid, number, status, at in reports:
+            account.pending_reports.append(("", msgid, number, status, float(at)))
+
+    # --- replies --------------------------------------------------------------------------
+
+    def inject_reply(self, username: str, mobile: str, content: str, ext: str = "") -> str:
+        """A handset replies (admin endpoint); returns the reply id."""
+        account = self.accounts[username]
+        self._reply_id += 1
+        reply_id = str(self._reply_id)
+        at = self.wall()
+        record = (ext or "0", reply_id, normalize(mobile), content, at)
+        account.replies.append(record)
+        if account.reply_push_url:
+            self.reply_push_queue[username].append((*record[:4], int(at)))
+        else:
+            account.pending_replies.append(record)
+        return reply_id
+
+    def pull_replies(self, account: AccountState, debug: bool, encoding: Encoding) -> Reply:
+        """One-shot reply pull (§8.1); ``debug`` leaves them in place."""
+        items = list(account.pending_replies)
+        if not debug:
+            account.pending_replies.clear()
+        return self._format_replies(items, encoding)
+
+    def replies_between(
+        self, account: AccountState, low: int, high: int, mobiles: str, encoding: Encoding
+    ) -> Reply:
+        """Repeatable reply query (§8.2); invalid numbers are filtered out."""
+        wanted = {n for n in (self._numbers(wire_text(mobiles)) or [])} if mobiles else None
+        items = [
+            r for r in account.replies if low <= r[4] <= high and (wanted is None or r[2] in wanted)
+        ]
+        return self._format_replies(items, encoding)
+
+    def _format_replies(
+        self, items: list[tuple[str, str, str, str, float]], encoding: Encoding
+    ) -> Reply:
+        rows = [(e, r, m, c, _shanghai(at)) for e, r, m, c, at in items]
+        return format_replies(rows, encoding, separator=self.settings.reply_separator)
+
+    # --- queries --------------------------------------------------------------------------
+
+    def balance(self, account: AccountState) -> Reply:
+        """``remaining/total`` (§4.1.2)."""
+        return format_balance(account.balance, account.balance + account.charged)
+
+    def records(self, account: AccountState, low: int, high: int, encoding: Encoding) -> Reply:
+        """Send records of the account in [low, high] (§5.1.2)."""
+        name = account.config.username
+        rows = [
+            (e.username, e.msgid, e.mobiles, e.content, int(e.at))
+            for e in self.ledger
+            if e.username == name and low <= e.at <= high
+        ]
+        return format_records(rows, encoding)
+
+    def billing(self, account: AccountState, agent: str, low: int, high: int) -> Reply:
+        """Billing blocks (§5.1) for the account and its sub-accounts, or one sub-account."""
+        name = account.config.username
+        family = [name] + [u for u, a in self.accounts.items() if a.config.parent == name]
+        if agent:
+            if agent not in family:
+                return "no record"
+            family = [agent]
+        blocks = []
+        for username in family:
+            state = self.accounts[username]
+            sent: Counter[str] = Counter()
+            for entry in self.ledger:
+                if entry.username == username and low <= entry.at <= high:
+                    for number in entry.mobiles:
+                        channel = "domestic" if len(number) == 11 else "international"
+                        sent[channel] += segments(entry.content)
+            total = state.balance + state.charged
+            intl_total = state.international_balance + state.international_charged
+            balance = (
+                f"{total}|{state.balance}/{intl_total:.3f}|{state.international_balance:.3f}"
+                "/0|0/0|0"
+            )
+            blocks.append(format_billing_block(username, sent, balance))
+        return "".join(blocks)
+
+    # --- blacklist and binding ------------------------------------------------------------
+
+    def blacklist_check(self, account: AccountState, mobile: str) -> Reply:
+        """§10.1.2."""
+        entry = account.blacklist.get(wire_text(mobile))
+        if entry is None:
+            return "success:Non black number"
+        return f"success:Black number;Desc:{entry.description};Addtime:{entry.added_at}"
+
+    def blacklist_remove(self, account: AccountState, mobile: str) -> Reply:
+        """§10.2.2: complaints and marketing accounts cannot remove a blacklisting."""
+        number = wire_text(mobile)
+        entry = account.blacklist.get(number)
+        if entry is None or entry.kind == "complaint" or account.config.profile == "marketing":
+            return "error:Non black number or no allow operation"
+        del account.blacklist[number]
+        return "success:Added white number"
+
+    def blacklist_add(self, username: str, mobile: str, kind: str, description: str = "") -> None:
+        """Admin: blacklist a number for an account."""
+        added = _shanghai(self.wall()).strftime("%Y-%m-%d %H:%M:%S")
+        self.accounts[username].blacklist[normalize(mobile)] = BlacklistEntry(
+            kind=kind, description=description or kind, added_at=added
+        )
+
+    def bind(self, account: AccountState, ips: str) -> Reply:
+        """IP binding (§2.3, action=0): replace the account's list."""
+        addresses = frozenset(ip.strip() for ip in wire_text(ips).split(",") if ip.strip())
+        if not addresses:
+            return "error:Missing recipient"
+        account.bound_ips = addresses
+        return f"success:{len(addresses)}"
+
+    # --- observability --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The JSON of ``GET /_sim/stats``."""
+        s = self.stats
+        return {
+            "requests": s.requests,
+            "accepted": s.accepted,
+            "throttled": s.throttled,
+            "duplicates": s.duplicates,
+            "errors": s.errors,
+            "ledger_requests": len(self.ledger),
+            "reports_due": len(self._due),
+            "per_second": {str(k): v for k, v in sorted(s.per_second.items())},
+            "per_node": {node: dict(c) for node, c in s.per_node.items()},
+            "per_node_second": {
+                node: {str(k): v for k, v in sorted(c.items())}
+                for node, c in s.per_node_second.items()
+            },
+            "accounts": {
+                u: {
+                    "balance": a.balance,
+                    "charged": a.charged,
+                    "rate": a.rate,
+                    "in_flight": a.in_flight,
+                    "pending_reports": len(a.pending_reports),
+                }
+                for u, a in self.accounts.items()
+            },
+        }
+
+
+def _shanghai(at: float) -> datetime:
+    return datetime.fromtimestamp(at, tz=SHANGHAI)
+
+
+def _utf8(value: str) -> str:
+    return value.encode("latin-1", errors="replace").decode("utf-8", errors="replace")

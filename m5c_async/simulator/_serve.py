@@ -1,0 +1,200 @@
+"""Serving the simulator: one uvicorn server per node on consecutive ports, one shared platform.
+
+``down`` is real: the node's server is shut down, so its port refuses connections, and started
+again when the fault is lifted. A pusher task ticks the platform and pushes reports and replies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Generator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+import uvicorn
+
+from ..protocol import NODES
+from ._accounts import AccountConfig
+from ._app import NodeApp
+from ._faults import NodeFaults, ScenarioEvent
+from ._platform import Platform, PlatformSettings
+from ._pusher import Pusher
+
+__all__ = ["SimulatorServer", "free_port", "run_simulator"]
+
+log = logging.getLogger("m5c_async.simulator")
+
+
+def free_port(host: str = "127.0.0.1", count: int = 1) -> int:
+    """Return a port ``P`` such that ``P`` .. ``P+count-1`` were free a moment ago."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            base = int(probe.getsockname()[1])
+        if base + count >= 65535:
+            continue
+        if all(_free(host, base + i) for i in range(1, count)):
+            return base
+    raise RuntimeError("no block of free ports found")
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without signal capture: the embedding process owns its signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class SimulatorServer:
+    """Run 1..4 nodes of the simulated platform on ``port``, ``port+1``...
+
+    Example:
+        >>> # async with run_simulator(nodes=4) as sim:
+        >>> #     sim.base_urls  -> ["http://127.0.0.1:P", ...]
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        nodes: int = 4,
+        scenario: Sequence[ScenarioEvent] = (),
+    ) -> None:
+        if not 1 <= nodes <= len(NODES):
+            raise ValueError("nodes must be 1 to 4")
+        self.platform = platform
+        self.host = host
+        self.port = port or free_port(host, nodes)
+        self.node_names = [n.name for n in NODES[:nodes]]
+        self.faults: dict[str, NodeFaults] = {name: NodeFaults() for name in self.node_names}
+        self.scenario = list(scenario)
+        self._servers: dict[str, tuple[_EmbeddedServer, anyio.Event]] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.pusher: Pusher | None = None
+
+    @property
+    def base_urls(self) -> list[str]:
+        """``http://host:port`` of each node, in catalog order."""
+        return [f"http://{self.host}:{self.port + i}" for i in range(len(self.node_names))]
+
+    def url_of(self, node: str) -> str:
+        """The base URL of one node."""
+        return self.base_urls[self.node_names.index(node)]
+
+    def app(self, node: str) -> NodeApp:
+        """The ASGI app of one node (the same object the server runs)."""
+        return NodeApp(self.platform, node, faults=self.faults, on_fault_change=self._on_fault)
+
+    async def _on_fault(self, node: str, fault: NodeFaults) -> None:
+        running = node in self._servers
+        if fault.down and running:
+            await self._stop_node(node)
+        elif not fault.down and not running and self._tg is not None:
+            await self._start_node(node)
+
+    async def set_faults(self, node: str, **changes: Any) -> None:
+        """Change a node's faults at run time (``down=True`` closes its port)."""
+        self.faults[node].update(changes)
+        await self._on_fault(node, self.faults[node])
+
+    async def _start_node(self, node: str) -> None:
+        assert self._tg is not None
+        index = self.node_names.index(node)
+        config = uvicorn.Config(
+            self.app(node),
+            host=self.host,
+            port=self.port + index,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            backlog=4096,
+            interface="asgi3",
+        )
+        server = _EmbeddedServer(config)
+        done = anyio.Event()
+
+        async def serve() -> None:
+            try:
+                await server.serve()
+            finally:
+                done.set()
+
+        self._tg.start_soon(serve)
+        with anyio.fail_after(10):
+            while not server.started:
+                if done.is_set():
+                    raise RuntimeError(f"node {node} failed to start on port {config.port}")
+                await anyio.sleep(0.01)
+        self._servers[node] = (server, done)
+
+    async def _stop_node(self, node: str) -> None:
+        server, done = self._servers.pop(node)
+        server.should_exit = True
+        await done.wait()
+
+    async def _run_scenario(self) -> None:
+        start = anyio.current_time()
+        for event in self.scenario:
+            await anyio.sleep_until(start + event.at)
+            log.info("scenario t=%.1fs: %s %s", event.at, event.node, event.changes)
+            await self.set_faults(event.node, **event.changes)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[SimulatorServer]:
+        """Start every node (except those marked down), the pusher and the scenario."""
+        async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
+            self._tg = tg
+            self.pusher = Pusher(self.platform, http)
+            tg.start_soon(self.pusher.run)
+            try:
+                for node in self.node_names:
+                    if not self.faults[node].down:
+                        await self._start_node(node)
+                if self.scenario:
+                    tg.start_soon(self._run_scenario)
+                yield self
+            finally:
+                for node in list(self._servers):
+                    await self._stop_node(node)
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def run_simulator(
+    accounts: Sequence[AccountConfig],
+    *,
+    nodes: int = 4,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    settings: PlatformSettings | None = None,
+    scenario: Sequence[ScenarioEvent] = (),
+) -> AsyncIterator[SimulatorServer]:
+    """Start a simulator on free loopback ports for the duration of the block.
+
+    Example:
+        >>> # async with run_simulator([DEMO_ACCOUNT], nodes=2) as sim:
+        >>> #     ... sim.base_urls ...
+    """
+    platform = Platform(accounts, settings=settings)
+    server = SimulatorServer(platform, host=host, port=port, nodes=nodes, scenario=scenario)
+    async with server.running():
+        yield server
