@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata as _metadata
 
+from ._client import AsyncClient
 from ._config import Credentials, md5_hex, profile_for
 from ._exceptions import (
     AccountBlockedError,
@@ -40,6 +41,8 @@ from ._exceptions import (
     UnknownProviderError,
     UnrecognizedEncodingError,
 )
+from ._health import BreakerConfig
+from ._results import SendReceipt, Timeouts
 from .protocol import (
     NODES,
     PROFILES,
@@ -76,12 +79,14 @@ __all__ = [
     "AccountError",
     "AllNodesFailedError",
     "AmbiguousOutcomeError",
+    "AsyncClient",
     "AuthenticationError",
     "Balance",
     "BatchItem",
     "BillingEntry",
     "BlacklistOperationError",
     "BlacklistStatus",
+    "BreakerConfig",
     "BusinessType",
     "ChannelBalance",
     "ContentEncodingError",
@@ -112,9 +117,11 @@ __all__ = [
     "ReplyTooLargeError",
     "Retry",
     "SendFormat",
+    "SendReceipt",
     "SendRecord",
     "SendRefusedError",
     "ThrottledError",
+    "Timeouts",
     "TransportError",
     "UnauthorizedIPError",
     "UnknownProviderError",

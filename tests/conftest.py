@@ -14,3 +14,20 @@ APIKEY = "d72f33697f8443b397bddba173e30410"
 def creds() -> Credentials:
     """A valid test account."""
     return Credentials.create(username="mlrt", password=PASSWORD, apikey=APIKEY)
+
+
+class FakeClock:
+    """A clock tests move by hand: ``clock()`` reads it, ``clock.advance(s)`` moves it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+#: Unix time of the fake clock's zero: 2023-11-14 22:13:20 UTC.
+WALL_OFFSET = 1_700_000_000.0

@@ -1,0 +1,584 @@
+"""AsyncClient: one coroutine per endpoint, over httpx, with failover across nodes.
+
+Failure rules (docs/client.md, "Failover"):
+
+1. A connect error, DNS failure, connect timeout or pool timeout means the request never left:
+   the next node is tried at once, for every endpoint.
+2. A read timeout, a dropped connection, an HTTP 5xx, an oversized or malformed reply after a
+   *send* means the platform may have accepted it: ``AmbiguousOutcomeError`` is raised with what
+   is needed to reconcile, and the send is never repeated by the client.
+3. Read-only queries (balance, records, billing, report-by-number, reply-by-condition, blacklist
+   check) are retried on the next node after any transport failure.
+4. Consuming pulls (reports, replies) and state changes (blacklist removal, IP binding) are not
+   repeated after the request may have reached the platform: the error is raised.
+5. A reply of the platform (``error:...``) is never a node failure; it raises its mapped class.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Final, Self, TypeVar
+
+import httpx
+
+from ._exceptions import (
+    AllNodesFailedError,
+    AmbiguousOutcomeError,
+    InvalidNumberError,
+    InvalidParameterError,
+    M5CError,
+    NodeUnavailableError,
+    ProviderError,
+    ReplyFormatError,
+    ReplyTooLargeError,
+    TransportError,
+)
+from ._health import BreakerConfig, CircuitBreaker
+from ._results import SendReceipt, Timeouts
+from .protocol import (
+    ENDPOINTS,
+    NODES,
+    PROFILES,
+    Balance,
+    BatchItem,
+    BillingEntry,
+    BlacklistStatus,
+    BusinessType,
+    Credentials,
+    DeliveryReport,
+    Encoding,
+    EndpointName,
+    InboundReply,
+    Recipients,
+    RequestSpec,
+    Scheme,
+    SendFormat,
+    SendRecord,
+    build_balance,
+    build_billing,
+    build_bind_ips,
+    build_blacklist_check,
+    build_blacklist_remove,
+    build_records,
+    build_replies,
+    build_replies_between,
+    build_reports,
+    build_reports_for,
+    build_send,
+    build_send_batch,
+    decode_body,
+    mask,
+    node_by_name,
+    normalize,
+    normalize_encoding,
+    parse_balance,
+    parse_billing,
+    parse_bind,
+    parse_blacklist_check,
+    parse_blacklist_remove,
+    parse_records,
+    parse_replies,
+    parse_reports,
+    parse_send,
+    parse_soap_send,
+    split_mobiles,
+)
+
+__all__ = ["AsyncClient", "NodeTarget"]
+
+log = logging.getLogger("m5c_async")
+T = TypeVar("T")
+
+#: No documented reply comes near this; a 50 MB body is refused without being held.
+DEFAULT_MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
+_SAFE_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_READ_ONLY: Final = frozenset(
+    {
+        EndpointName.BALANCE,
+        EndpointName.RECORDS,
+        EndpointName.BILLING,
+        EndpointName.REPORTS_FOR,
+        EndpointName.REPLIES_BETWEEN,
+        EndpointName.BLACKLIST_CHECK,
+    }
+)
+
+
+@dataclass(slots=True)
+class NodeTarget:
+    """One node as the client sees it: a name, a base URL and its circuit breaker."""
+
+    name: str
+    base_url: str
+    breaker: CircuitBreaker
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    text: str
+    node: str
+    started: float
+
+
+class AsyncClient:
+    """The 5c platform's API as coroutines, one per endpoint.
+
+    Create one per application (in a web app's lifespan) and share it: it owns one connection
+    pool. Credentials never appear in its repr, its errors or its logs.
+
+    Example:
+        >>> async def main() -> None:
+        ...     async with AsyncClient(username="mlrt", password="pw", apikey="k" * 32,
+        ...                            nodes=["http://127.0.0.1:8800"]) as sms:
+        ...         receipt = await sms.send(["13800138000"], "验证码：1234【示例】")
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        apikey: str,
+        password: str | None = None,
+        password_md5: str | None = None,
+        nodes: Sequence[str] | None = None,
+        scheme: Scheme | str = Scheme.HTTPS,
+        method: str = "POST",
+        encode: Encoding | str = Encoding.UTF8,
+        profile: BusinessType | str = BusinessType.NOTIFICATION,
+        timeouts: Timeouts | None = None,
+        max_connections: int = 100,
+        breaker: BreakerConfig | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._creds = Credentials.create(
+            username=username, apikey=apikey, password=password, password_md5=password_md5
+        )
+        self.method = method.upper()
+        if self.method not in ("GET", "POST"):
+            raise InvalidParameterError("method must be GET or POST")
+        self.encoding = normalize_encoding(encode)
+        self.profile = PROFILES[BusinessType(profile)]
+        self.timeouts = timeouts or Timeouts()
+        self.max_reply_bytes = max_reply_bytes
+        self._clock = clock
+        self._wall = wall
+        self.nodes = _targets(nodes, Scheme(scheme), breaker or BreakerConfig())
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=self.timeouts.connect,
+                read=self.timeouts.read,
+                write=self.timeouts.write,
+                pool=self.timeouts.pool,
+            ),
+            # Keep every connection alive: with fewer keep-alive slots, most are reopened.
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": "m5c_async"},
+        )
+
+    def __repr__(self) -> str:
+        names = ", ".join(n.name for n in self.nodes)
+        return f"AsyncClient(username={self._creds.username!r}, nodes=[{names}])"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only when the client created it)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    @property
+    def username(self) -> str:
+        """The account's username."""
+        return self._creds.username
+
+    def health(self) -> dict[str, str]:
+        """Each node's circuit state, for progress displays."""
+        return {n.name: n.breaker.state.value for n in self.nodes}
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def send(
+        self,
+        mobiles: Iterable[str] | str,
+        content: str,
+        *,
+        at: datetime | None = None,
+        ext: str | int | None = None,
+        format: SendFormat | str = SendFormat.FORM,
+    ) -> SendReceipt:
+        """Send one content to one or more numbers.
+
+        Args:
+            mobiles: numbers, or one string of numbers separated by commas or semicolons.
+            content: 1 to 500 characters.
+            at: an aware datetime for a scheduled send.
+            ext: extension number, 1 to 10 digits.
+            format: form, json, xml or soap.
+
+        Returns:
+            The receipt: msgid, numbers sent, numbers rejected with reasons, node.
+
+        Raises:
+            InvalidRequestError: nothing valid to send, too many numbers, bad content or time.
+            ProviderError: the platform's ``error:...`` reply (``ThrottledError`` is retry-safe).
+            AmbiguousOutcomeError: the platform may have accepted it; reconcile, do not resend.
+            AllNodesFailedError: no node could be reached.
+        """
+        fmt = SendFormat(format)
+        numbers = split_mobiles(mobiles) if isinstance(mobiles, str) else list(mobiles)
+        recipients = Recipients()
+        accepted = list(recipients.accept(numbers))
+        if not accepted:
+            detail = ", ".join(f"{r.number!r}: {r.reason.value}" for r in recipients.rejected[:5])
+            raise InvalidNumberError(f"no valid number to send to ({detail or 'none given'})")
+        if len(accepted) > self.profile.packet_size:
+            raise InvalidParameterError(
+                f"{len(accepted)} numbers exceed the {self.profile.kind.value} packet size "
+                f"of {self.profile.packet_size}"
+            )
+        spec = build_send(
+            self._creds,
+            accepted,
+            content,
+            encoding=self.encoding,
+            at=at,
+            ext=ext,
+            method=self.method,
+            format=fmt,
+            now=datetime.fromtimestamp(self._wall(), tz=UTC),
+        )
+        outcome = await self._send_request(spec, accepted, content)
+        msgid = self._parse_send(outcome, spec, accepted, content, fmt)
+        return SendReceipt(
+            msgid=msgid,
+            accepted=tuple(accepted),
+            rejected=tuple(recipients.rejected),
+            node=outcome.node,
+            format=fmt,
+            sent_at=outcome.started,
+        )
+
+    async def send_batch(self, items: Sequence[BatchItem]) -> SendReceipt:
+        """Send several contents in one ``sms_batch.php`` request (domestic numbers only).
+
+        Every item's numbers are normalised; the receipt lists them all under one msgid.
+        """
+        normalised = []
+        for item in items:
+            numbers = tuple(normalize(m) for m in item.mobiles)
+            normalised.append(BatchItem(mobiles=numbers, content=item.content, at=item.at))
+        all_numbers = [m for item in normalised for m in item.mobiles]
+        spec = build_send_batch(
+            self._creds,
+            normalised,
+            encoding=self.encoding,
+            now=datetime.fromtimestamp(self._wall(), tz=UTC),
+        )
+        summary = normalised[0].content if len(normalised) == 1 else "<batch>"
+        outcome = await self._send_request(spec, all_numbers, summary)
+        msgid = self._parse_send(outcome, spec, all_numbers, summary, SendFormat.FORM)
+        return SendReceipt(
+            msgid=msgid,
+            accepted=tuple(all_numbers),
+            rejected=(),
+            node=outcome.node,
+            format=SendFormat.FORM,
+            sent_at=outcome.started,
+        )
+
+    def _parse_send(
+        self,
+        outcome: _Outcome,
+        spec: RequestSpec,
+        mobiles: Sequence[str],
+        content: str,
+        fmt: SendFormat,
+    ) -> str:
+        try:
+            if fmt is SendFormat.SOAP:
+                return parse_soap_send(outcome.text, node=outcome.node)
+            return parse_send(outcome.text, node=outcome.node, endpoint=spec.endpoint.value)
+        except ReplyFormatError as exc:
+            # A garbled answer to a send says nothing about whether it was accepted.
+            raise self._ambiguous(
+                spec, outcome.node, mobiles, content, outcome.started, exc
+            ) from exc
+
+    async def _send_request(
+        self, spec: RequestSpec, mobiles: Sequence[str], content: str
+    ) -> _Outcome:
+        return await self._call(spec, mobiles=mobiles, content=content)
+
+    # --- queries --------------------------------------------------------------------------
+
+    async def balance(self) -> Balance:
+        """The account's remaining and total balance (§4.1)."""
+        return await self._query(build_balance(self._creds, method=self.method), parse_balance)
+
+    async def records(self, start: datetime, end: datetime) -> list[SendRecord]:
+        """Send records between two aware datetimes (``action=record``, §5.1)."""
+        spec = build_records(self._creds, start, end, encoding=self.encoding, method=self.method)
+        return await self._query(spec, lambda t: parse_records(t, self.encoding))
+
+    async def billing(
+        self, start: datetime, end: datetime, agent: str | None = None
+    ) -> list[BillingEntry]:
+        """Sent totals and balances of the account and its sub-accounts (§5.1)."""
+        spec = build_billing(
+            self._creds, start, end, agent=agent, encoding=self.encoding, method=self.method
+        )
+        return await self._query(spec, parse_billing)
+
+    async def reports(self) -> list[DeliveryReport]:
+        """Pull pending delivery reports (§6.1.2). The platform forgets what it returns."""
+        return await self._query(build_reports(self._creds, method=self.method), parse_reports)
+
+    async def reports_for(
+        self, mobiles: Iterable[str], start: datetime, end: datetime
+    ) -> list[DeliveryReport]:
+        """Delivery reports of given numbers in a time window (§6.1.3); repeatable."""
+        numbers = [normalize(m) for m in mobiles]
+        spec = build_reports_for(self._creds, numbers, start, end, method=self.method)
+        return await self._query(spec, parse_reports)
+
+    async def replies(self, debug: bool = False) -> list[InboundReply]:
+        """Pull handset replies (§8.1); consumed unless ``debug``."""
+        spec = build_replies(self._creds, debug=debug, encoding=self.encoding, method=self.method)
+        return await self._query(spec, lambda t: parse_replies(t, self.encoding))
+
+    async def replies_between(
+        self, start: datetime, end: datetime, mobiles: Iterable[str] | None = None
+    ) -> list[InboundReply]:
+        """Replies in a time window, optionally of given numbers (§8.2); repeatable."""
+        numbers = [normalize(m) for m in mobiles] if mobiles is not None else None
+        spec = build_replies_between(
+            self._creds, start, end, mobiles=numbers, encoding=self.encoding, method=self.method
+        )
+        return await self._query(spec, lambda t: parse_replies(t, self.encoding))
+
+    async def blacklist_check(self, mobile: str) -> BlacklistStatus:
+        """Whether a number is on the platform's blacklist (§10.1)."""
+        spec = build_blacklist_check(self._creds, normalize(mobile), method=self.method)
+        return await self._query(spec, parse_blacklist_check)
+
+    async def blacklist_remove(self, mobile: str) -> None:
+        """Remove a number from the blacklist for this account (§10.2).
+
+        Raises:
+            BlacklistOperationError: not blacklisted, or removal not allowed (complaints).
+        """
+        spec = build_blacklist_remove(self._creds, normalize(mobile), method=self.method)
+        await self._query(spec, parse_blacklist_remove)
+
+    async def bind_ips(self, ips: Sequence[str]) -> str:
+        """Bind the account to these IPv4 addresses; others then get ``UnauthorizedIPError``."""
+        return await self._query(build_bind_ips(self._creds, ips, method=self.method), parse_bind)
+
+    async def _query(self, spec: RequestSpec, parse: Callable[[str], T]) -> T:
+        outcome = await self._call(spec)
+        try:
+            return parse(outcome.text)
+        except ProviderError as exc:
+            if exc.node is None:
+                exc.node = outcome.node
+            raise
+
+    # --- transport ------------------------------------------------------------------------
+
+    def _request(self, node: NodeTarget, spec: RequestSpec) -> httpx.Request:
+        headers = dict(spec.headers)
+        if spec.content_type:
+            headers["Content-Type"] = spec.content_type
+        return self._http.build_request(
+            spec.method,
+            node.base_url + spec.path,
+            params=spec.query or None,
+            content=spec.body,
+            headers=headers,
+        )
+
+    async def _call(
+        self,
+        spec: RequestSpec,
+        *,
+        mobiles: Sequence[str] = (),
+        content: str = "",
+    ) -> _Outcome:
+        endpoint = ENDPOINTS[spec.endpoint]
+        failures: dict[str, M5CError] = {}
+        for node in self.nodes:
+            if not node.breaker.allow(self._clock()):
+                failures[node.name] = NodeUnavailableError(
+                    "circuit open", node=node.name, endpoint=spec.endpoint.value
+                )
+                continue
+            started = self._wall()
+            began = self._clock()
+            try:
+                text = await self._exchange(node, spec)
+            except _SAFE_ERRORS as exc:
+                node.breaker.failure(self._clock())
+                failures[node.name] = NodeUnavailableError(
+                    self._describe(exc), node=node.name, endpoint=spec.endpoint.value
+                )
+                log.warning(
+                    "node %s unreachable for %s: %s",
+                    node.name,
+                    spec.endpoint.value,
+                    type(exc).__name__,
+                )
+                continue
+            except (httpx.TransportError, _HTTPStatus, ReplyTooLargeError) as exc:
+                node.breaker.failure(self._clock())
+                cause = self._describe(exc)
+                if endpoint.sends:
+                    raise self._ambiguous(spec, node.name, mobiles, content, started, exc) from exc
+                error = TransportError(
+                    f"{spec.endpoint.value} failed on {node.name}: {cause}",
+                    node=node.name,
+                    endpoint=spec.endpoint.value,
+                )
+                if spec.endpoint not in _READ_ONLY:
+                    raise error from exc
+                failures[node.name] = error
+                continue
+            node.breaker.success()
+            log.debug(
+                "%s %s via %s: %d numbers, %.1f ms",
+                spec.method,
+                spec.endpoint.value,
+                node.name,
+                len(mobiles),
+                (self._clock() - began) * 1000,
+            )
+            return _Outcome(text=text, node=node.name, started=started)
+        raise AllNodesFailedError(failures, endpoint=spec.endpoint.value)
+
+    async def _exchange(self, node: NodeTarget, spec: RequestSpec) -> str:
+        response = await self._http.send(self._request(node, spec), stream=True)
+        try:
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_reply_bytes:
+                raise ReplyTooLargeError(
+                    f"reply of {declared} bytes exceeds {self.max_reply_bytes}",
+                    node=node.name,
+                    endpoint=spec.endpoint.value,
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise ReplyTooLargeError(
+                        f"reply exceeds {self.max_reply_bytes} bytes",
+                        node=node.name,
+                        endpoint=spec.endpoint.value,
+                    )
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        if response.status_code >= 500:
+            raise _HTTPStatus(response.status_code)
+        body = b"".join(chunks)
+        if response.status_code != 200:
+            raise ReplyFormatError(
+                f"HTTP {response.status_code} from {node.name}",
+                text=body[:200].decode("utf-8", "replace"),
+            )
+        encoding = Encoding.UTF8 if spec.endpoint is EndpointName.SEND_SOAP else spec.encoding
+        return decode_body(body, encoding)
+
+    def _describe(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        for secret in self._creds.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def _ambiguous(
+        self,
+        spec: RequestSpec,
+        node: str,
+        mobiles: Sequence[str],
+        content: str,
+        started: float,
+        exc: BaseException,
+    ) -> AmbiguousOutcomeError:
+        cause = self._describe(exc)
+        first = mask(mobiles[0]) if mobiles else "-"
+        log.warning(
+            "ambiguous %s on %s (%d numbers, first %s): %s",
+            spec.endpoint.value,
+            node,
+            len(mobiles),
+            first,
+            cause,
+        )
+        return AmbiguousOutcomeError(
+            f"{spec.endpoint.value} on {node} may have been accepted ({cause}); "
+            "reconcile with records() before resending",
+            node=node,
+            endpoint=spec.endpoint.value,
+            mobiles=tuple(mobiles),
+            content=content,
+            started_at=started,
+            ended_at=self._wall(),
+            cause=cause,
+        )
+
+
+class _HTTPStatus(Exception):
+    """An HTTP 5xx answer: the node failed, possibly after accepting the request."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def _targets(
+    nodes: Sequence[str] | None, scheme: Scheme, breaker: BreakerConfig
+) -> list[NodeTarget]:
+    if isinstance(nodes, str):
+        raise InvalidParameterError("nodes must be a list of node names or base URLs")
+    chosen = list(nodes) if nodes else [n.name for n in NODES]
+    if not chosen:
+        raise InvalidParameterError("at least one node is required")
+    targets = []
+    for item in chosen:
+        if "://" in item:
+            url = item.rstrip("/")
+            targets.append(NodeTarget(name=url, base_url=url, breaker=CircuitBreaker(breaker)))
+            continue
+        try:
+            node = node_by_name(item)
+        except KeyError:
+            raise InvalidParameterError(
+                f"unknown node {item!r}: use qingdao, beijing, hongkong, us or a base URL"
+            ) from None
+        targets.append(
+            NodeTarget(
+                name=node.name, base_url=node.base_url(scheme), breaker=CircuitBreaker(breaker)
+            )
+        )
+    return targets
