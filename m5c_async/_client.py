@@ -462,6 +462,7 @@ class AsyncClient:
                 )
                 if spec.endpoint not in _READ_ONLY:
                     raise error from exc
+                error.__cause__ = exc
                 failures[node.name] = error
                 continue
             node.breaker.success()

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["m5c_async", "m5c_async.protocol"]
+PACKAGES = ["m5c_async", "m5c_async.protocol", "m5c_async.simulator"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
