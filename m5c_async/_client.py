@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final, Self, TypeVar
@@ -258,25 +258,40 @@ class AsyncClient:
                 f"{len(accepted)} numbers exceed the {self.profile.kind.value} packet size "
                 f"of {self.profile.packet_size}"
             )
+        receipt = await self._send_normalized(accepted, content, at=at, ext=ext, format=fmt)
+        if recipients.rejected:
+            return replace(receipt, rejected=tuple(recipients.rejected))
+        return receipt
+
+    async def _send_normalized(
+        self,
+        numbers: Sequence[str],
+        content: str,
+        *,
+        at: datetime | None = None,
+        ext: str | int | None = None,
+        format: SendFormat = SendFormat.FORM,
+    ) -> SendReceipt:
+        """Send to numbers already normalised and de-duplicated (the engine's hot path)."""
         spec = build_send(
             self._creds,
-            accepted,
+            numbers,
             content,
             encoding=self.encoding,
             at=at,
             ext=ext,
             method=self.method,
-            format=fmt,
-            now=datetime.fromtimestamp(self._wall(), tz=UTC),
+            format=format,
+            now=datetime.fromtimestamp(self._wall(), tz=UTC) if at is not None else None,
         )
-        outcome = await self._send_request(spec, accepted, content)
-        msgid = self._parse_send(outcome, spec, accepted, content, fmt)
+        outcome = await self._send_request(spec, numbers, content)
+        msgid = self._parse_send(outcome, spec, numbers, content, format)
         return SendReceipt(
             msgid=msgid,
-            accepted=tuple(accepted),
-            rejected=tuple(recipients.rejected),
+            accepted=tuple(numbers),
+            rejected=(),
             node=outcome.node,
-            format=fmt,
+            format=format,
             sent_at=outcome.started,
         )
 

@@ -27,11 +27,13 @@ it) or pointless, so callers and the engine never have to guess::
     ├── FormatError                    text that is not in the documented shape
     │   ├── ReplyFormatError           a reply of the platform
     │   └── PushFormatError            a pushed report or reply (webhook input)
-    └── TransportError                 the network between us and a node
+    ├── TransportError                 the network between us and a node
         ├── NodeUnavailableError       the request never left (connect/DNS): safe elsewhere
         ├── AmbiguousOutcomeError      it may have been accepted: reconcile, never resend blindly
         ├── AllNodesFailedError        every node failed; lists each node's failure
-        └── ReplyTooLargeError         a reply body above the client's limit
+    │   └── ReplyTooLargeError         a reply body above the client's limit
+    ├── FrequencyLimitError            the local per-number guard refused a send (pointless now)
+    └── EngineStoppedError             the engine stopped before the message was sent
 
 No exception message, repr or attribute ever carries the password, its md5 or the apikey.
 """
@@ -49,7 +51,9 @@ __all__ = [
     "BlacklistOperationError",
     "ContentEncodingError",
     "ContentError",
+    "EngineStoppedError",
     "FormatError",
+    "FrequencyLimitError",
     "InsufficientBalanceError",
     "InvalidNumberError",
     "InvalidParameterError",
@@ -327,3 +331,36 @@ class AllNodesFailedError(TransportError):
 
 class ReplyTooLargeError(TransportError):
     """A reply body exceeded the client's size limit and was not read."""
+
+
+def _mask(number: str) -> str:
+    return f"{number[:3]}****{number[-4:]}" if len(number) >= 8 else "*" * len(number)
+
+
+class FrequencyLimitError(M5CError):
+    """The per-number frequency guard refused a send.
+
+    Attributes:
+        number: the number refused.
+        retry_after: seconds until the guard would allow it.
+        limit: the (count, seconds) limit that refused it.
+    """
+
+    def __init__(self, number: str, retry_after: float, limit: tuple[int, float]) -> None:
+        count, seconds = limit
+        super().__init__(
+            f"{_mask(number)} already had {count} message(s) in {seconds:g} s; "
+            f"retry after {retry_after:.0f} s"
+        )
+        self.number = number
+        self.retry_after = retry_after
+        self.limit = limit
+
+
+class EngineStoppedError(M5CError):
+    """The engine stopped before this message was sent; ``cause`` says why (or None)."""
+
+    def __init__(self, cause: M5CError | None = None) -> None:
+        reason = cause.message if cause is not None else "the engine was stopped"
+        super().__init__(f"not sent: {reason}")
+        self.cause = cause

@@ -56,6 +56,13 @@ class Gcra:
         self.tat = start + n * self.interval
         return wait
 
+    def set_rate(self, rate: float) -> None:
+        """Change the rate for future bookings; what is booked stays booked."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = float(rate)
+        self.interval = 1.0 / self.rate
+
     def refund(self, n: int) -> None:
         """Give back ``n`` messages booked but not sent."""
         self.tat -= n * self.interval

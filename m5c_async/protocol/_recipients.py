@@ -50,6 +50,7 @@ class RejectReason(StrEnum):
     BAD_LENGTH = "bad-length"
     BAD_PREFIX = "bad-prefix"
     DUPLICATE = "duplicate"
+    BAD_CONTENT = "bad-content"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,25 +154,30 @@ class Recipients:
 
     __slots__ = ("_seen", "rejected")
 
-    def __init__(self) -> None:
-        self._seen: set[int] = set()
+    def __init__(self, *, dedupe: bool = True) -> None:
+        self._seen: set[int] | None = set() if dedupe else None
         self.rejected: list[Rejected] = []
+
+    def check(self, raw: str) -> str | Rejected:
+        """Return the normalised number, or a ``Rejected`` record (not stored in ``rejected``)."""
+        result = validate(raw)
+        if isinstance(result, Rejected) or self._seen is None:
+            return result
+        # Integers cost a third of the memory of strings for a large campaign's seen-set.
+        key = int(result)
+        if key in self._seen:
+            return Rejected(number=raw, reason=RejectReason.DUPLICATE)
+        self._seen.add(key)
+        return result
 
     def accept(self, numbers: Iterable[str]) -> Iterator[str]:
         """Yield each valid, first-seen number; record the others in ``rejected``."""
-        seen = self._seen
         for raw in numbers:
-            result = validate(raw)
+            result = self.check(raw)
             if isinstance(result, Rejected):
                 self.rejected.append(result)
-                continue
-            # Integers cost a third of the memory of strings for a large campaign's seen-set.
-            key = int(result)
-            if key in seen:
-                self.rejected.append(Rejected(number=raw, reason=RejectReason.DUPLICATE))
-                continue
-            seen.add(key)
-            yield result
+            else:
+                yield result
 
 
 def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -1,0 +1,38 @@
+"""The sending engine: paced, bounded, failover-aware bulk sending at the platform's caps."""
+
+from __future__ import annotations
+
+from ._engine import CampaignRun, SendEngine
+from ._guard import FrequencyGuard
+from ._model import (
+    Campaign,
+    CampaignResult,
+    EngineConfig,
+    EngineStats,
+    Hooks,
+    LoggingHooks,
+    OutcomeKind,
+    Packet,
+    PacketOutcome,
+)
+from ._pacer import LocalPacer, Pacer
+from ._preflight import PreflightReport, preflight
+
+__all__ = [
+    "Campaign",
+    "CampaignResult",
+    "CampaignRun",
+    "EngineConfig",
+    "EngineStats",
+    "FrequencyGuard",
+    "Hooks",
+    "LocalPacer",
+    "LoggingHooks",
+    "OutcomeKind",
+    "Pacer",
+    "Packet",
+    "PacketOutcome",
+    "PreflightReport",
+    "SendEngine",
+    "preflight",
+]

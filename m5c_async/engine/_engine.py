@@ -1,0 +1,426 @@
+"""SendEngine: campaigns through a bounded worker pool, and ``submit()`` for web apps.
+
+Shape of a campaign::
+
+    source --(producer: validate, de-duplicate, chunk)--> bounded queue --> N workers
+                                                                              |
+                                pacer.acquire(n) -> client -> Deliverer rules -> outcomes
+
+The queue holds ``queue_size`` packets, so a slow platform pushes back on the source instead
+of filling memory. Workers are ``concurrency`` tasks: never more requests in flight than the
+profile allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._client import AsyncClient
+from .._exceptions import (
+    EngineStoppedError,
+    InvalidNumberError,
+    InvalidParameterError,
+    InvalidRequestError,
+    M5CError,
+)
+from .._results import SendReceipt
+from ..protocol import PROFILES, Recipients, Rejected, RejectReason, check_content, normalize
+from ._delivery import Deliverer
+from ._guard import FrequencyGuard
+from ._model import (
+    Campaign,
+    CampaignResult,
+    EngineConfig,
+    EngineStats,
+    Hooks,
+    LoggingHooks,
+    OutcomeKind,
+    Packet,
+    PacketOutcome,
+)
+from ._pacer import LocalPacer, Pacer
+from ._sources import iter_messages, iter_numbers
+
+__all__ = ["CampaignRun", "SendEngine"]
+
+log = logging.getLogger("m5c_async.engine")
+_REJECT_BATCH = 1000
+
+
+@dataclass(slots=True)
+class CampaignRun:
+    """A running campaign: iterate ``outcomes``; ``result`` is set when it ends."""
+
+    outcomes: MemoryObjectReceiveStream[PacketOutcome]
+    result: CampaignResult | None = None
+
+
+@dataclass(slots=True)
+class _Waiter:
+    event: anyio.Event = field(default_factory=anyio.Event)
+    receipt: SendReceipt | None = None
+    error: M5CError | None = None
+
+
+class SendEngine:
+    """Paced, bounded, failover-aware sending at the platform's caps.
+
+    Example:
+        >>> async def campaign(client: AsyncClient) -> None:
+        ...     engine = SendEngine(client, EngineConfig(profile="notification"))
+        ...     result = await engine.run_campaign(
+        ...         Campaign(numbers=Path("numbers.txt"), content="通知【示例】"))
+        ...     print(result.accepted, result.pending)
+
+    In a web app, start it in the lifespan and await ``submit``::
+
+        async with SendEngine(client) as engine:
+            receipt = await engine.submit("13800138000", "验证码：1234【示例】")
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        config: EngineConfig | None = None,
+        *,
+        pacer: Pacer | None = None,
+        hooks: Sequence[Hooks] | None = None,
+        guard: FrequencyGuard | None = None,
+        clock: Callable[[], float] = anyio.current_time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.client = client
+        self.config = config or EngineConfig()
+        profile = PROFILES[self.config.profile]
+        self.rate = self.config.rate or profile.rate
+        self.concurrency = self.config.concurrency or profile.concurrency
+        self.packet_size = self.config.packet_size or profile.packet_size
+        self.pacer = pacer or LocalPacer(
+            self.rate, tolerance=self.config.tolerance, clock=clock, sleep=sleep
+        )
+        self.hooks: list[Hooks] = list(hooks) if hooks is not None else [LoggingHooks()]
+        self.guard = guard
+        self.clock = clock
+        self.stats = EngineStats(pacing_rate=self.pacer.rate)
+        self.deliverer = Deliverer(
+            client, self.config, self.pacer, self.stats, self.hooks, clock=clock, sleep=sleep
+        )
+        self._packet_ids = 0
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._queue: MemoryObjectSendStream[Packet] | None = None
+        self._waiters: dict[int, dict[str, list[_Waiter]]] = {}
+        self._lingering: dict[str, list[tuple[str, _Waiter]]] = {}
+
+    # --- campaigns ------------------------------------------------------------------------
+
+    async def run_campaign(self, campaign: Campaign) -> CampaignResult:
+        """Send a whole campaign; outcomes go to the hooks. Returns the totals."""
+        async with self.open_campaign(campaign, buffer=0) as run:
+            async for _ in run.outcomes:
+                pass
+        assert run.result is not None
+        return run.result
+
+    @asynccontextmanager
+    async def open_campaign(
+        self, campaign: Campaign, *, buffer: int = 1024
+    ) -> AsyncIterator[CampaignRun]:
+        """Run a campaign while the caller iterates its outcomes.
+
+        Example:
+            >>> # async with engine.open_campaign(c) as run:
+            >>> #     async for outcome in run.outcomes: ...
+            >>> #     print(run.result)
+
+        Iterate ``run.outcomes`` to the end: it is bounded, so an idle reader slows the engine.
+        """
+        if campaign.content is not None:
+            check_content(campaign.content, self.client.encoding)
+        send, receive = anyio.create_memory_object_stream[PacketOutcome](buffer)
+        run = CampaignRun(outcomes=receive)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._campaign, campaign, send, run)
+            try:
+                yield run
+            finally:
+                receive.close()
+
+    async def _campaign(
+        self,
+        campaign: Campaign,
+        outcomes: MemoryObjectSendStream[PacketOutcome],
+        run: CampaignRun,
+    ) -> None:
+        stats = self.stats
+        stats.started = self.clock()
+        self.deliverer.at = campaign.at
+        self.deliverer.ext = campaign.ext
+        log.info("campaign %s started at %.0f msg/s", campaign.name, self.pacer.rate)
+
+        async def emit(outcome: PacketOutcome) -> None:
+            for hook in self.hooks:
+                hook.on_outcome(outcome)
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await outcomes.send(outcome)
+
+        queue_send, queue_receive = anyio.create_memory_object_stream[Packet](
+            self.config.queue_size
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, campaign, queue_send, emit)
+                for _ in range(self.concurrency):
+                    tg.start_soon(self._work, queue_receive.clone(), emit)
+                queue_receive.close()
+        finally:
+            run.result = self._result()
+            log.info(
+                "campaign %s ended: %d accepted, %d pending, %d failed",
+                campaign.name,
+                stats.accepted,
+                stats.pending,
+                stats.failed,
+            )
+            outcomes.close()
+
+    async def _work(
+        self,
+        queue: MemoryObjectReceiveStream[Packet],
+        emit: Callable[[PacketOutcome], Awaitable[None]],
+    ) -> None:
+        async with queue:
+            async for packet in queue:
+                await self.deliverer.deliver(packet, emit)
+
+    def _next_id(self) -> int:
+        self._packet_ids += 1
+        return self._packet_ids
+
+    async def _produce(
+        self,
+        campaign: Campaign,
+        queue: MemoryObjectSendStream[Packet],
+        emit: Callable[[PacketOutcome], Awaitable[None]],
+    ) -> None:
+        rejected: list[Rejected] = []
+
+        async def flush_rejected() -> None:
+            if rejected:
+                self.stats.rejected += len(rejected)
+                await emit(
+                    PacketOutcome(
+                        kind=OutcomeKind.REJECTED,
+                        packet_id=0,
+                        numbers=(),
+                        rejected=tuple(rejected),
+                    )
+                )
+                rejected.clear()
+
+        async with queue:
+            numbers: list[str] = []
+            if campaign.content is not None and campaign.numbers is not None:
+                size = self.packet_size
+                recipients = Recipients(dedupe=self.config.dedupe)
+                async for raw in iter_numbers(campaign.numbers):
+                    if self.deliverer.stopping:
+                        break
+                    result = recipients.check(raw)
+                    if isinstance(result, Rejected):
+                        rejected.append(result)
+                        if len(rejected) >= _REJECT_BATCH:
+                            await flush_rejected()
+                        continue
+                    numbers.append(result)
+                    if len(numbers) >= size:
+                        await self._enqueue(queue, numbers, [campaign.content])
+                        numbers = []
+                if numbers and not self.deliverer.stopping:
+                    await self._enqueue(queue, numbers, [campaign.content])
+            else:
+                assert campaign.messages is not None
+                await self._produce_messages(campaign, queue, rejected, flush_rejected)
+            await flush_rejected()
+
+    async def _produce_messages(
+        self,
+        campaign: Campaign,
+        queue: MemoryObjectSendStream[Packet],
+        rejected: list[Rejected],
+        flush_rejected: Callable[[], Awaitable[None]],
+    ) -> None:
+        assert campaign.messages is not None
+        batch = max(1, min(self.config.batch_size, 500))
+        seen: set[tuple[int, int]] | None = set() if self.config.dedupe else None
+        numbers: list[str] = []
+        contents: list[str] = []
+        async for raw, content in iter_messages(campaign.messages):
+            if self.deliverer.stopping:
+                break
+            try:
+                number = normalize(raw)
+                check_content(content, self.client.encoding)
+            except InvalidRequestError as exc:
+                reason = (
+                    RejectReason(exc.reason)
+                    if isinstance(exc, InvalidNumberError)
+                    else RejectReason.BAD_CONTENT
+                )
+                rejected.append(Rejected(number=raw, reason=reason))
+                if len(rejected) >= _REJECT_BATCH:
+                    await flush_rejected()
+                continue
+            if seen is not None:
+                key = (int(number), hash(content))
+                if key in seen:
+                    rejected.append(Rejected(number=raw, reason=RejectReason.DUPLICATE))
+                    continue
+                seen.add(key)
+            if batch == 1:
+                await self._enqueue(queue, [number], [content])
+                continue
+            numbers.append(number)
+            contents.append(content)
+            if len(numbers) >= batch:
+                await self._enqueue(queue, numbers, contents)
+                numbers, contents = [], []
+        if numbers and not self.deliverer.stopping:
+            await self._enqueue(queue, numbers, contents)
+
+    async def _enqueue(
+        self, queue: MemoryObjectSendStream[Packet], numbers: list[str], contents: list[str]
+    ) -> Packet:
+        packet = Packet(self._next_id(), tuple(numbers), tuple(contents))
+        self.stats.submitted += len(packet)
+        await queue.send(packet)
+        return packet
+
+    def _result(self) -> CampaignResult:
+        s = self.stats
+        return CampaignResult(
+            submitted=s.submitted,
+            accepted=s.accepted,
+            rejected=s.rejected,
+            failed=s.failed,
+            pending=s.pending,
+            ambiguous=s.ambiguous,
+            throttled=s.throttled,
+            retried=s.retried,
+            reconciled=s.reconciled,
+            per_node=dict(s.per_node),
+            seconds=self.clock() - s.started,
+            stopped_by=self.deliverer.stopped_by,
+        )
+
+    def stop(self) -> None:
+        """Take no new work: queued packets become PENDING; in-flight requests finish."""
+        self.deliverer.stop()
+
+    # --- the long-lived engine of a web app -----------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self.stats.started = self.clock()
+        self._tg = await anyio.create_task_group().__aenter__()
+        send, receive = anyio.create_memory_object_stream[Packet](self.config.queue_size)
+        self._queue = send
+        for _ in range(self.concurrency):
+            self._tg.start_soon(self._work, receive.clone(), self._resolve)
+        receive.close()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._tg is not None
+        assert self._queue is not None
+        for content in list(self._lingering):
+            await self._flush(content)
+        await self._queue.aclose()
+        tg, self._tg = self._tg, None
+        await tg.__aexit__(exc_type, exc, tb)
+
+    async def submit(self, mobile: str, content: str) -> SendReceipt:
+        """Send one message from a request handler; returns when the platform answered.
+
+        Same-content submissions within ``linger`` seconds share one packet.
+
+        Raises:
+            InvalidRequestError: a bad number or content.
+            FrequencyLimitError: the per-number guard refused it.
+            EngineStoppedError: the engine stopped (e.g. a fatal account error) before sending.
+            ProviderError: the platform refused the request for good.
+        """
+        if self._tg is None or self._queue is None:
+            raise InvalidParameterError("start the engine first: async with SendEngine(...)")
+        if self.deliverer.stopping:
+            raise EngineStoppedError(self.deliverer.stopped_by)
+        number = normalize(mobile)
+        check_content(content, self.client.encoding)
+        if self.guard is not None:
+            self.guard.check(number)
+        waiter = _Waiter()
+        pending = self._lingering.setdefault(content, [])
+        pending.append((number, waiter))
+        if len(pending) == 1:
+            self._tg.start_soon(self._linger, content)
+        elif len({n for n, _ in pending}) >= self.packet_size:
+            await self._flush(content)
+        await waiter.event.wait()
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.receipt is not None
+        return waiter.receipt
+
+    async def _linger(self, content: str) -> None:
+        await anyio.sleep(self.config.linger)
+        await self._flush(content)
+
+    async def _flush(self, content: str) -> None:
+        pending = self._lingering.pop(content, None)
+        if not pending or self._queue is None:
+            return
+        by_number: dict[str, list[_Waiter]] = {}
+        for number, waiter in pending:
+            by_number.setdefault(number, []).append(waiter)
+        numbers = list(by_number)
+        packet = Packet(self._next_id(), tuple(numbers), (content,))
+        self._waiters[packet.id] = by_number
+        self.stats.submitted += len(packet)
+        await self._queue.send(packet)
+
+    async def _resolve(self, outcome: PacketOutcome) -> None:
+        for hook in self.hooks:
+            hook.on_outcome(outcome)
+        waiters = self._waiters.get(outcome.packet_id)
+        if waiters is None:
+            return
+        for number in outcome.numbers:
+            for waiter in waiters.pop(number, ()):
+                if outcome.kind is OutcomeKind.ACCEPTED and outcome.msgid is not None:
+                    waiter.receipt = SendReceipt(
+                        msgid=outcome.msgid,
+                        accepted=(number,),
+                        rejected=(),
+                        node=outcome.node or "",
+                        format=self.config.format,
+                        sent_at=self.clock(),
+                    )
+                elif outcome.kind is OutcomeKind.PENDING:
+                    waiter.error = EngineStoppedError(outcome.error)
+                else:
+                    waiter.error = outcome.error or EngineStoppedError(None)
+                waiter.event.set()
+        if not waiters:
+            del self._waiters[outcome.packet_id]

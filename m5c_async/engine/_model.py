@@ -1,0 +1,250 @@
+"""The engine's records: packets, outcomes, campaigns, configuration and live statistics."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from .._exceptions import M5CError
+from ..protocol import BusinessType, Rejected, SendFormat
+
+__all__ = [
+    "Campaign",
+    "CampaignResult",
+    "EngineConfig",
+    "EngineStats",
+    "Hooks",
+    "LoggingHooks",
+    "OutcomeKind",
+    "Packet",
+    "PacketOutcome",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One request's worth of messages.
+
+    ``contents`` holds one content shared by every number, or one content per number (a
+    personalized batch sent through ``sms_batch.php``).
+    """
+
+    id: int
+    numbers: tuple[str, ...]
+    contents: tuple[str, ...]
+
+    @property
+    def shared(self) -> bool:
+        """True when every number gets the same content."""
+        return len(self.contents) == 1
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(mobile, content) for every message of the packet."""
+        if self.shared:
+            return [(n, self.contents[0]) for n in self.numbers]
+        return list(zip(self.numbers, self.contents, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+
+class OutcomeKind(StrEnum):
+    """What became of a packet (or of numbers refused before sending)."""
+
+    ACCEPTED = "accepted"
+    """The platform accepted the numbers under ``msgid``."""
+    REJECTED = "rejected"
+    """Numbers refused before sending (invalid, duplicate), with reasons."""
+    FAILED = "failed"
+    """The platform refused the request for good (request errors, ``error:msgid``)."""
+    PENDING = "pending"
+    """Not sent: the campaign stopped (fatal account error, cancellation) before it went out."""
+    AMBIGUOUS = "ambiguous"
+    """Sent, outcome unknown, and reconciliation could not decide: never resent."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PacketOutcome:
+    """One outcome, delivered to hooks and to the outcome stream."""
+
+    kind: OutcomeKind
+    packet_id: int
+    numbers: tuple[str, ...]
+    msgid: str | None = None
+    node: str | None = None
+    error: M5CError | None = None
+    rejected: tuple[Rejected, ...] = ()
+    attempts: int = 1
+    reconciled: bool = False
+
+
+class Hooks(Protocol):
+    """Extension point: called for every outcome, throttle and node change."""
+
+    def on_outcome(self, outcome: PacketOutcome) -> None:
+        """A packet (or a set of rejected numbers) reached its outcome."""
+
+    def on_throttle(self, rate: float) -> None:
+        """The platform throttled us; the pacer now runs at ``rate``."""
+
+
+class LoggingHooks:
+    """The default hooks: one INFO line per throttle, DEBUG per outcome, no content or numbers."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.log = logging.getLogger("m5c_async.engine")
+
+    def on_outcome(self, outcome: PacketOutcome) -> None:
+        """Log the outcome's kind and size."""
+        self.log.debug(
+            "packet %d %s: %d numbers via %s",
+            outcome.packet_id,
+            outcome.kind.value,
+            len(outcome.numbers) or len(outcome.rejected),
+            outcome.node,
+        )
+
+    def on_throttle(self, rate: float) -> None:
+        """Log the new pacing rate."""
+        self.log.info("throttled by the platform; pacing at %.1f msg/s", rate)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """How the engine paces, bounds and recovers.
+
+    Attributes:
+        profile: the business type whose caps apply (§3.6).
+        rate: messages/s; defaults to the profile's rate.
+        concurrency: requests in flight; defaults to the profile's cap.
+        packet_size: numbers a request; defaults to the profile's size.
+        tolerance: seconds of debt the local pacer allows itself; kept below the platform's one
+            second so network jitter never crosses it.
+        queue_size: packets buffered between the producer and the workers.
+        batch_size: personalized messages per ``sms_batch.php`` request (1 = plain sends).
+        reconcile_grace: seconds to wait before looking an ambiguous packet up in the records.
+        reconcile_attempts: record queries before an unmatched packet is resent.
+        unavailable_timeout: seconds of every node failing before the campaign stops.
+        linger: seconds ``submit()`` waits to coalesce same-content sends into one packet.
+        format: the send format of every request.
+    """
+
+    profile: BusinessType = BusinessType.NOTIFICATION
+    rate: float | None = None
+    concurrency: int | None = None
+    packet_size: int | None = None
+    tolerance: float = 0.5
+    queue_size: int = 64
+    batch_size: int = 1
+    reconcile_grace: float = 1.0
+    reconcile_attempts: int = 3
+    unavailable_timeout: float = 120.0
+    linger: float = 0.005
+    format: SendFormat = SendFormat.FORM
+    dedupe: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.packet_size is not None and self.packet_size < 1:
+            raise ValueError("packet_size must be at least 1")
+        if not 0 <= self.tolerance <= 1 or self.queue_size < 1 or self.batch_size < 1:
+            raise ValueError("tolerance in [0, 1], queue_size and batch_size at least 1")
+
+
+NumberSource = Iterable[str] | AsyncIterable[str] | Path
+MessageSource = Iterable[tuple[str, str]] | AsyncIterable[tuple[str, str]] | Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Campaign:
+    """What to send: one ``content`` to ``numbers``, or per-number ``messages``.
+
+    ``numbers`` may be a list, any (async) iterable or a file (one number a line). ``messages``
+    may be (mobile, content) pairs or a CSV file with ``mobile`` and ``content`` columns. Both are
+    streamed: the campaign is never held in memory.
+
+    Example:
+        >>> Campaign(numbers=["13800138000"], content="通知【示例】").content
+        '通知【示例】'
+    """
+
+    numbers: NumberSource | None = None
+    content: str | None = None
+    messages: MessageSource | None = None
+    at: datetime | None = None
+    ext: str | None = None
+    name: str = "campaign"
+
+    def __post_init__(self) -> None:
+        one = self.numbers is not None and self.content is not None and self.messages is None
+        other = self.messages is not None and self.numbers is None and self.content is None
+        if not (one or other):
+            raise ValueError("give numbers and content, or messages")
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Live counters for progress bars; messages unless said otherwise."""
+
+    submitted: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    pending: int = 0
+    ambiguous: int = 0
+    throttled: int = 0
+    retried: int = 0
+    reconciled: int = 0
+    requests: int = 0
+    in_flight: int = 0
+    pacing_rate: float = 0.0
+    per_node: collections.Counter[str] = field(default_factory=collections.Counter)
+    started: float = 0.0
+    _recent: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
+
+    def record_accepted(self, now: float, count: int, node: str) -> None:
+        """Count accepted messages for the totals and the sliding rate."""
+        self.accepted += count
+        self.per_node[node] += count
+        self._recent.append((now, count))
+
+    def rate(self, now: float, window: float = 5.0) -> float:
+        """Accepted messages a second over the last ``window`` seconds."""
+        recent = self._recent
+        while recent and recent[0][0] < now - window:
+            recent.popleft()
+        span = min(window, max(now - self.started, 1e-9))
+        return sum(c for _, c in recent) / span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignResult:
+    """The end of a campaign: totals and why it stopped early, if it did."""
+
+    submitted: int
+    accepted: int
+    rejected: int
+    failed: int
+    pending: int
+    ambiguous: int
+    throttled: int
+    retried: int
+    reconciled: int
+    per_node: dict[str, int]
+    seconds: float
+    stopped_by: M5CError | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing is pending or ambiguous and the campaign was not stopped."""
+        return self.stopped_by is None and self.pending == 0 and self.ambiguous == 0
