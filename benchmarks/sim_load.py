@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from m5c_async import md5_hex  # noqa: E402
-from m5c_async.simulator import free_port  # noqa: E402
+from m5c_async import md5_hex
+from m5c_async.simulator import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

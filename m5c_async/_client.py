@@ -40,6 +40,7 @@ from ._exceptions import (
 )
 from ._health import BreakerConfig, CircuitBreaker
 from ._results import SendReceipt, Timeouts
+from ._wire import FastWire, HttpxWire, MaybeSent, NeverSent, ReplyTooLarge, Wire
 from .protocol import (
     ENDPOINTS,
     NODES,
@@ -96,7 +97,6 @@ T = TypeVar("T")
 
 #: No documented reply comes near this; a 50 MB body is refused without being held.
 DEFAULT_MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
-_SAFE_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _READ_ONLY: Final = frozenset(
     {
         EndpointName.BALANCE,
@@ -155,6 +155,7 @@ class AsyncClient:
         breaker: BreakerConfig | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        wire: str = "fast",
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -172,21 +173,32 @@ class AsyncClient:
         self._clock = clock
         self._wall = wall
         self.nodes = _targets(nodes, Scheme(scheme), breaker or BreakerConfig())
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(
-                connect=self.timeouts.connect,
-                read=self.timeouts.read,
-                write=self.timeouts.write,
-                pool=self.timeouts.pool,
-            ),
-            # Keep every connection alive: with fewer keep-alive slots, most are reopened.
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"User-Agent": "m5c_async"},
-        )
+        self._wire: Wire
+        if http_client is not None or transport is not None or wire == "httpx":
+            owned = http_client is None
+            http = http_client or httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(
+                    connect=self.timeouts.connect,
+                    read=self.timeouts.read,
+                    write=self.timeouts.write,
+                    pool=self.timeouts.pool,
+                ),
+                # Keep every connection alive: with fewer keep-alive slots, most are reopened.
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+                headers={"User-Agent": "m5c_async"},
+            )
+            self._wire = HttpxWire(http, max_reply_bytes=max_reply_bytes, owned=owned)
+        elif wire == "fast":
+            self._wire = FastWire(
+                timeouts=self.timeouts,
+                max_connections=max_connections,
+                max_reply_bytes=max_reply_bytes,
+            )
+        else:
+            raise InvalidParameterError("wire must be 'fast' or 'httpx'")
 
     def __repr__(self) -> str:
         names = ", ".join(n.name for n in self.nodes)
@@ -204,9 +216,8 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (only when the client created it)."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Close the connections (an httpx client passed in is left to its owner)."""
+        await self._wire.aclose()
 
     @property
     def username(self) -> str:
@@ -422,18 +433,6 @@ class AsyncClient:
 
     # --- transport ------------------------------------------------------------------------
 
-    def _request(self, node: NodeTarget, spec: RequestSpec) -> httpx.Request:
-        headers = dict(spec.headers)
-        if spec.content_type:
-            headers["Content-Type"] = spec.content_type
-        return self._http.build_request(
-            spec.method,
-            node.base_url + spec.path,
-            params=spec.query or None,
-            content=spec.body,
-            headers=headers,
-        )
-
     async def _call(
         self,
         spec: RequestSpec,
@@ -452,26 +451,23 @@ class AsyncClient:
             started = self._wall()
             began = self._clock()
             try:
-                text = await self._exchange(node, spec)
-            except _SAFE_ERRORS as exc:
+                reply = await self._wire.exchange(node.base_url, spec)
+                if reply.status >= 500:
+                    raise MaybeSent(f"HTTP {reply.status}")
+            except NeverSent as exc:
                 node.breaker.failure(self._clock())
                 failures[node.name] = NodeUnavailableError(
-                    self._describe(exc), node=node.name, endpoint=spec.endpoint.value
+                    self._scrub(str(exc)), node=node.name, endpoint=spec.endpoint.value
                 )
-                log.warning(
-                    "node %s unreachable for %s: %s",
-                    node.name,
-                    spec.endpoint.value,
-                    type(exc).__name__,
-                )
+                log.warning("node %s unreachable for %s: %s", node.name, spec.endpoint.value, exc)
                 continue
-            except (httpx.TransportError, _HTTPStatus, ReplyTooLargeError) as exc:
+            except MaybeSent as exc:
                 node.breaker.failure(self._clock())
-                cause = self._describe(exc)
                 if endpoint.sends:
                     raise self._ambiguous(spec, node.name, mobiles, content, started, exc) from exc
-                error = TransportError(
-                    f"{spec.endpoint.value} failed on {node.name}: {cause}",
+                kind = ReplyTooLargeError if isinstance(exc, ReplyTooLarge) else TransportError
+                error = kind(
+                    f"{spec.endpoint.value} failed on {node.name}: {self._scrub(str(exc))}",
                     node=node.name,
                     endpoint=spec.endpoint.value,
                 )
@@ -482,52 +478,24 @@ class AsyncClient:
                 continue
             node.breaker.success()
             log.debug(
-                "%s %s via %s: %d numbers, %.1f ms",
+                "%s %s via %s: HTTP %d, %d numbers, %.1f ms",
                 spec.method,
                 spec.endpoint.value,
                 node.name,
+                reply.status,
                 len(mobiles),
                 (self._clock() - began) * 1000,
             )
-            return _Outcome(text=text, node=node.name, started=started)
+            if reply.status != 200:
+                raise ReplyFormatError(
+                    f"HTTP {reply.status} from {node.name}",
+                    text=reply.body[:200].decode("utf-8", "replace"),
+                )
+            encoding = Encoding.UTF8 if spec.endpoint is EndpointName.SEND_SOAP else spec.encoding
+            return _Outcome(text=decode_body(reply.body, encoding), node=node.name, started=started)
         raise AllNodesFailedError(failures, endpoint=spec.endpoint.value)
 
-    async def _exchange(self, node: NodeTarget, spec: RequestSpec) -> str:
-        response = await self._http.send(self._request(node, spec), stream=True)
-        try:
-            declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_reply_bytes:
-                raise ReplyTooLargeError(
-                    f"reply of {declared} bytes exceeds {self.max_reply_bytes}",
-                    node=node.name,
-                    endpoint=spec.endpoint.value,
-                )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_reply_bytes:
-                    raise ReplyTooLargeError(
-                        f"reply exceeds {self.max_reply_bytes} bytes",
-                        node=node.name,
-                        endpoint=spec.endpoint.value,
-                    )
-                chunks.append(chunk)
-        finally:
-            await response.aclose()
-        if response.status_code >= 500:
-            raise _HTTPStatus(response.status_code)
-        body = b"".join(chunks)
-        if response.status_code != 200:
-            raise ReplyFormatError(
-                f"HTTP {response.status_code} from {node.name}",
-                text=body[:200].decode("utf-8", "replace"),
-            )
-        encoding = Encoding.UTF8 if spec.endpoint is EndpointName.SEND_SOAP else spec.encoding
-        return decode_body(body, encoding)
-
-    def _describe(self, exc: BaseException) -> str:
-        text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    def _scrub(self, text: str) -> str:
         for secret in self._creds.secrets():
             text = text.replace(secret, "***")
         return text
@@ -541,7 +509,7 @@ class AsyncClient:
         started: float,
         exc: BaseException,
     ) -> AmbiguousOutcomeError:
-        cause = self._describe(exc)
+        cause = self._scrub(str(exc))
         first = mask(mobiles[0]) if mobiles else "-"
         log.warning(
             "ambiguous %s on %s (%d numbers, first %s): %s",
@@ -562,14 +530,6 @@ class AsyncClient:
             ended_at=self._wall(),
             cause=cause,
         )
-
-
-class _HTTPStatus(Exception):
-    """An HTTP 5xx answer: the node failed, possibly after accepting the request."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
 
 
 def _targets(

@@ -1,0 +1,317 @@
+"""The wire under AsyncClient: one exchange = one HTTP request and its full reply.
+
+Two implementations answer the same question, "what did the node say, or how did it fail?":
+
+- ``HttpxWire`` goes through an ``httpx.AsyncClient``: the public seam, used whenever a caller
+  passes its own client or transport (tests plug in respx or ``ASGITransport`` here).
+- ``FastWire`` speaks HTTP/1.1 with keep-alive over asyncio streams. httpx costs 2–3 ms of CPU a
+  request on this machine (shared/notes/performance-facts.md), which caps a process at a few
+  hundred sends a second; the platform's documented load is 2,778 requests a second. The replies
+  of this API are tiny text bodies, so a small, strict client is enough.
+
+Both classify failures the same way, which is all the failover rules need:
+
+- ``NeverSent``: nothing left this process (connect refused, DNS, connect or pool timeout).
+- ``MaybeSent``: the request was written, or may have been (read timeout, a connection closed
+  before the reply was complete, an oversized reply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from typing import Final, Protocol
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from ._results import Timeouts
+from .protocol import RequestSpec
+
+__all__ = ["FastWire", "HttpxWire", "MaybeSent", "NeverSent", "Reply", "ReplyTooLarge", "Wire"]
+
+_HEAD_LIMIT: Final = 64 * 1024
+
+
+class NeverSent(Exception):
+    """The request did not leave: safe to send elsewhere."""
+
+
+class MaybeSent(Exception):
+    """The request left, or may have: the node may have acted on it."""
+
+
+class ReplyTooLarge(MaybeSent):
+    """The reply exceeded the size limit and was not read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A complete HTTP reply."""
+
+    status: int
+    body: bytes
+
+
+class Wire(Protocol):
+    """One request, one complete reply, or NeverSent / MaybeSent."""
+
+    async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
+        """Send ``spec`` to ``base_url`` and read the whole reply."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class HttpxWire:
+    """Exchanges through an ``httpx.AsyncClient``."""
+
+    def __init__(self, client: httpx.AsyncClient, *, max_reply_bytes: int, owned: bool) -> None:
+        self.client = client
+        self.max_reply_bytes = max_reply_bytes
+        self.owned = owned
+
+    async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
+        """See ``Wire``."""
+        headers = dict(spec.headers)
+        if spec.content_type:
+            headers["Content-Type"] = spec.content_type
+        request = self.client.build_request(
+            spec.method,
+            base_url + spec.path,
+            params=spec.query or None,
+            content=spec.body,
+            headers=headers,
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise NeverSent(_describe(exc)) from exc
+        except httpx.TransportError as exc:
+            raise MaybeSent(_describe(exc)) from exc
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_reply_bytes:
+                raise ReplyTooLarge(f"reply of {declared} bytes exceeds {self.max_reply_bytes}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise ReplyTooLarge(f"reply exceeds {self.max_reply_bytes} bytes")
+                chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise MaybeSent(_describe(exc)) from exc
+        finally:
+            await response.aclose()
+        return Reply(response.status_code, b"".join(chunks))
+
+    async def aclose(self) -> None:
+        """Close the httpx client when this wire created it."""
+        if self.owned:
+            await self.client.aclose()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(slots=True)
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    def usable(self) -> bool:
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Pool:
+    """Keep-alive connections to one origin, at most ``limit`` open at once."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, limit: int) -> None:
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.idle: deque[_Connection] = deque()
+        self.slots = asyncio.Semaphore(limit)
+
+    async def connect(self, seconds: float) -> _Connection:
+        try:
+            async with asyncio.timeout(seconds):
+                reader, writer = await asyncio.open_connection(
+                    self.host,
+                    self.port,
+                    ssl=self.tls,
+                    server_hostname=self.host if self.tls else None,
+                    limit=_HEAD_LIMIT,
+                )
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            raise NeverSent(_describe(exc) or "connect failed") from exc
+        return _Connection(reader, writer)
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.popleft().close()
+
+
+class FastWire:
+    """HTTP/1.1 keep-alive exchanges over asyncio streams.
+
+    Example:
+        >>> wire = FastWire(timeouts=Timeouts(), max_connections=100, max_reply_bytes=1 << 20)
+    """
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts,
+        max_connections: int,
+        max_reply_bytes: int,
+        ssl_context: ssl.SSLContext | None = None,
+        user_agent: str = "m5c_async",
+    ) -> None:
+        self.timeouts = timeouts
+        self.max_connections = max_connections
+        self.max_reply_bytes = max_reply_bytes
+        self.ssl_context = ssl_context
+        self.user_agent = user_agent
+        self._pools: dict[str, _Pool] = {}
+
+    def _pool(self, base_url: str) -> _Pool:
+        pool = self._pools.get(base_url)
+        if pool is None:
+            parts = urlsplit(base_url)
+            tls = parts.scheme == "https"
+            context = (self.ssl_context or ssl.create_default_context()) if tls else None
+            port = parts.port or (443 if tls else 80)
+            pool = _Pool(parts.hostname or "", port, context, self.max_connections)
+            self._pools[base_url] = pool
+        return pool
+
+    async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
+        """See ``Wire``."""
+        pool = self._pool(base_url)
+        try:
+            async with asyncio.timeout(self.timeouts.pool):
+                await pool.slots.acquire()
+        except TimeoutError as exc:
+            raise NeverSent("PoolTimeout: no free connection") from exc
+        try:
+            connection = None
+            while pool.idle:
+                candidate = pool.idle.pop()
+                if candidate.usable():
+                    connection = candidate
+                    break
+                candidate.close()
+            if connection is None:
+                connection = await pool.connect(self.timeouts.connect)
+            reply, keep = await self._exchange(connection, pool, spec)
+            if keep:
+                pool.idle.append(connection)
+            else:
+                connection.close()
+            return reply
+        finally:
+            pool.slots.release()
+
+    def _head(self, pool: _Pool, spec: RequestSpec) -> bytes:
+        target = spec.path
+        if spec.query:
+            target += "?" + urlencode(spec.query)
+        host = pool.host if pool.port in (80, 443) else f"{pool.host}:{pool.port}"
+        lines = [
+            f"{spec.method} {target} HTTP/1.1",
+            f"Host: {host}",
+            f"User-Agent: {self.user_agent}",
+        ]
+        lines.extend(f"{k}: {v}" for k, v in spec.headers)
+        if spec.body is not None:
+            if spec.content_type:
+                lines.append(f"Content-Type: {spec.content_type}")
+            lines.append(f"Content-Length: {len(spec.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _exchange(
+        self, connection: _Connection, pool: _Pool, spec: RequestSpec
+    ) -> tuple[Reply, bool]:
+        writer, reader = connection.writer, connection.reader
+        try:
+            writer.write(self._head(pool, spec) + (spec.body or b""))
+            async with asyncio.timeout(self.timeouts.write):
+                await writer.drain()
+            async with asyncio.timeout(self.timeouts.read):
+                head = await reader.readuntil(b"\r\n\r\n")
+                status, headers = _parse_head(head)
+                body = await self._body(reader, headers)
+        except ReplyTooLarge:
+            connection.close()
+            raise
+        except TimeoutError as exc:
+            connection.close()
+            raise MaybeSent("ReadTimeout: no complete reply in time") from exc
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            connection.close()
+            raise MaybeSent(f"RemoteProtocolError: {_describe(exc)}") from exc
+        except BaseException:
+            # Cancelled mid-exchange: the connection is in an unknown state.
+            connection.close()
+            raise
+        keep = headers.get("connection", "").lower() != "close"
+        return Reply(status, body), keep
+
+    async def _body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                length = int(line.split(b";")[0].strip(), 16)
+                if length == 0:
+                    await reader.readuntil(b"\r\n")
+                    return b"".join(chunks)
+                size += length
+                if size > self.max_reply_bytes:
+                    raise ReplyTooLarge(f"reply exceeds {self.max_reply_bytes} bytes")
+                chunks.append(await reader.readexactly(length))
+                await reader.readexactly(2)
+        declared = headers.get("content-length")
+        if declared is None:
+            data = await reader.read(self.max_reply_bytes + 1)
+            if len(data) > self.max_reply_bytes:
+                raise ReplyTooLarge(f"reply exceeds {self.max_reply_bytes} bytes")
+            return data
+        length = int(declared)
+        if length > self.max_reply_bytes:
+            raise ReplyTooLarge(f"reply of {length} bytes exceeds {self.max_reply_bytes}")
+        return await reader.readexactly(length)
+
+    async def aclose(self) -> None:
+        """Close every idle connection."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError("malformed header line")
+        headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), headers
