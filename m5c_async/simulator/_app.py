@@ -7,12 +7,14 @@ so the hot path is a dict lookup, one form parse and the platform's synchronous 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import anyio
 import orjson
 
+from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, read_body
+from .._asgi import respond as _respond
 from ..protocol import NODES, Encoding
 from ..protocol._server import (
     RequestError,
@@ -33,10 +35,6 @@ from ._wsdl import wsdl
 
 __all__ = ["MAX_BODY", "NodeApp"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 #: A 5,000,000-number marketing packet is about 60 MB of form data.
 MAX_BODY: Final = 128 * 1024 * 1024
@@ -47,10 +45,6 @@ _TEXT: Final = {
 _SEND_PATHS: Final = frozenset(
     {"/api/send/index.php", "/api/send/sms_batch.php", "/api/send/sms_webservice.php"}
 )
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class NodeApp:
@@ -80,14 +74,14 @@ class NodeApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
         path: str = scope["path"]
         try:
-            body = await _read_body(receive)
-        except _TooLarge:
+            body = await read_body(receive, MAX_BODY)
+        except BodyTooLarge:
             await _respond(send, 413, b"request body too large", b"text/plain")
             return
         if path.startswith("/_sim/"):
@@ -430,37 +424,6 @@ def _window(fields: dict[str, str]) -> tuple[int, int] | str:
     return int(low), int(high)
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _drop(send: Send) -> None:
     """Promise a body and stop half-way: the server closes the connection mid-reply."""
     await send(
@@ -471,13 +434,3 @@ async def _drop(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b"succ", "more_body": True})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
