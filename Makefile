@@ -25,5 +25,8 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+demo: $(STAMP)
+	$(BIN)/m5c demo --out demo-output
+
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache site demo-output

@@ -1,0 +1,356 @@
+"""The ``m5c`` command: every endpoint, campaigns, the simulator, the webhook and the demo.
+
+Exit codes: 0 success; 2 usage or invalid input; 3 account errors (credentials, blocked,
+unauthorized IP, balance); 4 transport failures (no node reachable, ambiguous outcome);
+5 other platform errors; 1 anything else. Errors are one line on stderr; ``--json`` prints one
+JSON document on stdout (one object per line for streams).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from .._client import AsyncClient
+from .._exceptions import (
+    AccountError,
+    InvalidRequestError,
+    M5CError,
+    ProviderError,
+    TransportError,
+)
+from ..protocol import BatchItem, BusinessType, PushFormat, SendFormat
+
+__all__ = ["main"]
+
+EXIT_USAGE, EXIT_ACCOUNT, EXIT_TRANSPORT, EXIT_PROVIDER, EXIT_OTHER = 2, 3, 4, 5, 1
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("account and connection")
+    g.add_argument("--username", help="or M5C_USERNAME")
+    g.add_argument("--password", help="or M5C_PASSWORD")
+    g.add_argument("--password-md5", help="or M5C_PASSWORD_MD5")
+    g.add_argument("--apikey", help="or M5C_APIKEY")
+    g.add_argument("--config", type=Path, help="a TOML file with username, password, apikey...")
+    g.add_argument(
+        "--base-url",
+        action="append",
+        default=[],
+        help="node base URL, repeatable, in failover order (or M5C_BASE_URL, comma-separated)",
+    )
+    g.add_argument("--node", action="append", default=[], help="catalog node, repeatable")
+    g.add_argument("--scheme", choices=["https", "http"], default="https")
+    g.add_argument("--method", choices=["POST", "GET"], default="POST")
+    g.add_argument("--encode", choices=["UTF-8", "GBK"], default="UTF-8")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="m5c", description="The 5c SMS platform, API 7.0.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("send", help="send one content to numbers")
+    p.add_argument("--mobile", required=True, help="numbers, comma-separated")
+    p.add_argument("--content", required=True)
+    p.add_argument("--format", choices=[f.value for f in SendFormat], default="form")
+    p.add_argument("--at", help="ISO time with offset, e.g. 2026-12-01T09:00:00+08:00")
+    p.add_argument("--ext", help="extension number, 1-10 digits")
+    _add_common(p)
+
+    p = sub.add_parser("batch", help="sms_batch.php from a CSV file with mobile,content")
+    p.add_argument("file", type=Path)
+    _add_common(p)
+
+    for name, text in (("balance", "remaining/total balance"), ("reports", "pull reports")):
+        _add_common(sub.add_parser(name, help=text))
+    for name, text in (("records", "send records"), ("billing", "billing blocks")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--from", dest="start", help="ISO time (default: 24 hours ago)")
+        p.add_argument("--to", dest="end", help="ISO time (default: now)")
+        if name == "billing":
+            p.add_argument("--agent", help="a sub-account")
+        _add_common(p)
+    p = sub.add_parser("replies", help="pull replies")
+    p.add_argument("--debug", action="store_true", help="leave them on the platform")
+    _add_common(p)
+
+    p = sub.add_parser("blacklist", help="check or remove a blacklisted number")
+    p.add_argument("action", choices=["check", "remove"])
+    p.add_argument("mobile")
+    _add_common(p)
+
+    p = sub.add_parser("bind-ip", help="bind the account to IP addresses")
+    p.add_argument("ips", nargs="+")
+    _add_common(p)
+
+    p = sub.add_parser("campaign", help="run a campaign through the engine")
+    p.add_argument("action", choices=["run"])
+    p.add_argument("--profile", choices=[b.value for b in BusinessType], default="notification")
+    p.add_argument("--content", help="one content for every number")
+    p.add_argument("--numbers", type=Path, help="one number a line (or a CSV with --content unset)")
+    p.add_argument("--packet-size", type=int)
+    p.add_argument("--rate", type=float)
+    p.add_argument("--dry-run", action="store_true", help="pre-flight only; send nothing")
+    _add_common(p)
+
+    p = sub.add_parser("webhook", help="receive pushed reports and replies")
+    p.add_argument("action", choices=["serve"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8900)
+    p.add_argument("--push-format", choices=[f.value for f in PushFormat])
+    p.add_argument("--json", action="store_true", help="one JSON object per record")
+
+    from ..simulator._cli import add_arguments
+
+    p = sub.add_parser("sim", help="serve the simulated platform")
+    add_arguments(p)
+
+    p = sub.add_parser("demo", help="the main job: a campaign against the embedded simulator")
+    p.add_argument("--out", type=Path, default=Path("demo-output"))
+    p.add_argument("--numbers", type=int, default=20_000)
+    return parser
+
+
+def _credentials(args: argparse.Namespace) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if args.config:
+        config = tomllib.loads(args.config.read_text(encoding="utf-8"))
+
+    def pick(name: str) -> Any:
+        return (
+            getattr(args, name, None) or os.environ.get(f"M5C_{name.upper()}") or config.get(name)
+        )
+
+    username, apikey = pick("username"), pick("apikey")
+    password, password_md5 = pick("password"), pick("password_md5")
+    if not username or not apikey or not (password or password_md5):
+        raise _Usage("credentials missing: give --username, --apikey and --password (or env M5C_*)")
+    nodes = list(args.base_url) or [
+        u.strip() for u in os.environ.get("M5C_BASE_URL", "").split(",") if u.strip()
+    ]
+    nodes = nodes or list(args.node) or config.get("nodes", [])
+    return {
+        "username": username,
+        "apikey": apikey,
+        "password": None if password_md5 else password,
+        "password_md5": password_md5,
+        "nodes": nodes or None,
+        "scheme": args.scheme,
+        "method": args.method,
+        "encode": args.encode,
+    }
+
+
+class _Usage(Exception):
+    pass
+
+
+def _time(text: str | None, default: datetime) -> datetime:
+    if not text:
+        return default
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise _Usage(f"time {text!r} needs an offset, e.g. +08:00")
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _emit(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> None:
+    if getattr(args, "json", False):
+        sys.stdout.write(orjson.dumps(_plain(value)).decode() + "\n")
+    else:
+        human()
+
+
+def _print_rows(rows: Sequence[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    plain = [_plain(r) for r in rows]
+    if not plain:
+        print("no record")
+        return
+    table = Table()
+    for key in plain[0]:
+        table.add_column(key)
+    for row in plain:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)
+
+
+async def _endpoint(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    async with AsyncClient(**_credentials(args)) as sms:
+        command = args.command
+        if command == "send":
+            at = _time(args.at, now) if args.at else None
+            receipt = await sms.send(
+                args.mobile, args.content, at=at, ext=args.ext, format=args.format
+            )
+            _emit(args, receipt, lambda: print(f"success:{receipt.msgid} via {receipt.node}"))
+        elif command == "batch":
+            from ..engine._sources import _csv_rows
+
+            items = [BatchItem(mobiles=(m,), content=c) for m, c in _csv_rows(args.file)]
+            receipt = await sms.send_batch(items)
+            _emit(args, receipt, lambda: print(f"success:{receipt.msgid} via {receipt.node}"))
+        elif command == "balance":
+            balance = await sms.balance()
+            _emit(args, balance, lambda: print(f"{balance.remaining}/{balance.total}"))
+        elif command in ("records", "billing"):
+            start = _time(args.start, now - timedelta(days=1))
+            end = _time(args.end, now)
+            rows: list[Any] = (
+                await sms.records(start, end)
+                if command == "records"
+                else await sms.billing(start, end, agent=args.agent)
+            )
+            _emit(args, rows, lambda: _print_rows(rows))
+        elif command == "reports":
+            reports = await sms.reports()
+            _emit(args, reports, lambda: _print_rows(reports))
+        elif command == "replies":
+            replies = await sms.replies(debug=args.debug)
+            _emit(args, replies, lambda: _print_rows(replies))
+        elif command == "blacklist":
+            if args.action == "check":
+                status = await sms.blacklist_check(args.mobile)
+                _emit(args, status, lambda: print("listed" if status.listed else "not listed"))
+            else:
+                await sms.blacklist_remove(args.mobile)
+                _emit(args, {"removed": True}, lambda: print("removed"))
+        elif command == "bind-ip":
+            text = await sms.bind_ips(args.ips)
+            _emit(args, {"bound": args.ips, "reply": text}, lambda: print(f"bound: {text}"))
+        elif command == "campaign":
+            return await _campaign(args, sms)
+    return 0
+
+
+async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
+    from ..engine import Campaign, EngineConfig, SendEngine, preflight
+
+    if args.numbers is None:
+        raise _Usage("--numbers FILE is required")
+    if args.content:
+        campaign = Campaign(numbers=args.numbers, content=args.content)
+    else:
+        campaign = Campaign(messages=args.numbers)
+    report = await preflight(sms, campaign)
+    if args.dry_run or not report.ok:
+        _emit(args, report, lambda: print(report))
+        return 0 if report.ok else EXIT_USAGE
+    config = EngineConfig(
+        profile=BusinessType(args.profile), packet_size=args.packet_size, rate=args.rate
+    )
+    result = await SendEngine(sms, config).run_campaign(campaign)
+    summary = _plain(result) | {
+        "stopped_by": result.stopped_by.message if result.stopped_by else None
+    }
+    _emit(args, summary, lambda: print(summary))
+    return 0 if result.stopped_by is None else EXIT_ACCOUNT
+
+
+async def _webhook(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..protocol import DeliveryReport, InboundReply
+    from ..webhook import WebhookReceiver
+
+    def out(kind: str, record: Any) -> None:
+        line = {"kind": kind, **_plain(record)}
+        if args.json:
+            sys.stdout.write(orjson.dumps(line).decode() + "\n")
+        else:
+            sys.stdout.write(f"{kind}: {line}\n")
+        sys.stdout.flush()
+
+    async def reports(batch: list[DeliveryReport]) -> None:
+        for r in batch:
+            out("report", r)
+
+    async def replies(batch: list[InboundReply]) -> None:
+        for r in batch:
+            out("reply", r)
+
+    receiver = WebhookReceiver(on_reports=reports, on_replies=replies, push_format=args.push_format)
+    config = uvicorn.Config(receiver, host=args.host, port=args.port, log_level="warning")
+    print(
+        f"m5c webhook ready: http://{args.host}:{args.port}/reports and /replies", file=sys.stderr
+    )
+    await uvicorn.Server(config).serve()
+    return 0
+
+
+def _run(
+    function: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
+) -> int:
+    return anyio.run(function, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``m5c`` and ``python -m m5c_async``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sim":
+            from ..simulator._cli import serve_from_args
+
+            anyio.run(serve_from_args, args)
+            return 0
+        if args.command == "demo":
+            from ._demo import run_demo
+
+            anyio.run(lambda: run_demo(args.out, numbers=args.numbers))
+            return 0
+        if args.command == "webhook":
+            return _run(_webhook, args)
+        return _run(_endpoint, args)
+    except KeyboardInterrupt:
+        return 130
+    except _Usage as exc:
+        print(f"m5c: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except InvalidRequestError as exc:
+        print(f"m5c: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except AccountError as exc:
+        print(f"m5c: account error: {exc.message}", file=sys.stderr)
+        return EXIT_ACCOUNT
+    except TransportError as exc:
+        print(f"m5c: transport error: {exc.message}", file=sys.stderr)
+        return EXIT_TRANSPORT
+    except ProviderError as exc:
+        print(f"m5c: platform error: {exc.message}", file=sys.stderr)
+        return EXIT_PROVIDER
+    except M5CError as exc:
+        print(f"m5c: {exc.message}", file=sys.stderr)
+        return EXIT_OTHER
+    except (OSError, ValueError) as exc:
+        print(f"m5c: {exc}", file=sys.stderr)
+        return EXIT_USAGE
