@@ -191,7 +191,7 @@ async def test_preflight_and_dry_run(rig: Rig) -> None:
     """Counts, segments, rejected reasons, signature warning, balance comparison."""
     client = rig.make().client
     campaign = Campaign(
-        numbers=["13800000000", "13800000000", "x"] + numbers(9, 1), content="好" * 71
+        numbers=["13800000000", "13800000000", "x", *numbers(9, 1)], content="好" * 71
     )
     report = await preflight(client, campaign)
     assert (report.messages, report.segments) == (10, 20)
