@@ -199,11 +199,14 @@ class FastWire:
     async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
         """See ``Wire``."""
         pool = self._pool(base_url)
-        try:
-            async with asyncio.timeout(self.timeouts.pool):
-                await pool.slots.acquire()
-        except TimeoutError as exc:
-            raise NeverSent("PoolTimeout: no free connection") from exc
+        if pool.slots.locked():
+            try:
+                async with asyncio.timeout(self.timeouts.pool):
+                    await pool.slots.acquire()
+            except TimeoutError as exc:
+                raise NeverSent("PoolTimeout: no free connection") from exc
+        else:
+            await pool.slots.acquire()
         try:
             connection = None
             while pool.idle:
@@ -245,10 +248,13 @@ class FastWire:
     ) -> tuple[Reply, bool]:
         writer, reader = connection.writer, connection.reader
         try:
-            writer.write(self._head(pool, spec) + (spec.body or b""))
-            async with asyncio.timeout(self.timeouts.write):
+            body = spec.body or b""
+            writer.write(self._head(pool, spec) + body)
+            # One deadline for the whole exchange (a timer per phase costs more than it tells);
+            # a large body adds the write allowance.
+            allowed = self.timeouts.read + (self.timeouts.write if len(body) > 65536 else 0.0)
+            async with asyncio.timeout(allowed):
                 await writer.drain()
-            async with asyncio.timeout(self.timeouts.read):
                 head = await reader.readuntil(b"\r\n\r\n")
                 status, headers = _parse_head(head)
                 body = await self._body(reader, headers)
@@ -301,17 +307,22 @@ class FastWire:
         self._pools.clear()
 
 
+_WANTED: Final = ("content-length", "transfer-encoding", "connection")
+
+
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise ValueError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+    """Status and the three headers framing needs; the rest are not read."""
+    text = head.decode("latin-1")
+    end = text.find("\r\n")
+    status_line = text[:end] if end >= 0 else text
+    if not status_line.startswith("HTTP/1.") or status_line[9:12].isdigit() is False:
+        raise ValueError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
     headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise ValueError("malformed header line")
-        headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), headers
+    lower = text.lower()
+    for name in _WANTED:
+        at = lower.find("\r\n" + name + ":")
+        if at >= 0:
+            start = at + len(name) + 3
+            stop = text.find("\r\n", start)
+            headers[name] = text[start:stop].strip()
+    return int(status_line[9:12]), headers

@@ -60,7 +60,7 @@ _REJECT_BATCH = 1000
 class CampaignRun:
     """A running campaign: iterate ``outcomes``; ``result`` is set when it ends."""
 
-    outcomes: MemoryObjectReceiveStream[PacketOutcome]
+    outcomes: MemoryObjectReceiveStream[PacketOutcome] | None
     result: CampaignResult | None = None
 
 
@@ -124,9 +124,10 @@ class SendEngine:
 
     async def run_campaign(self, campaign: Campaign) -> CampaignResult:
         """Send a whole campaign; outcomes go to the hooks. Returns the totals."""
-        async with self.open_campaign(campaign, buffer=0) as run:
-            async for _ in run.outcomes:
-                pass
+        if campaign.content is not None:
+            check_content(campaign.content, self.client.encoding)
+        run = CampaignRun(outcomes=None)
+        await self._campaign(campaign, None, run)
         assert run.result is not None
         return run.result
 
@@ -157,7 +158,7 @@ class SendEngine:
     async def _campaign(
         self,
         campaign: Campaign,
-        outcomes: MemoryObjectSendStream[PacketOutcome],
+        outcomes: MemoryObjectSendStream[PacketOutcome] | None,
         run: CampaignRun,
     ) -> None:
         stats = self.stats
@@ -166,11 +167,14 @@ class SendEngine:
         self.deliverer.ext = campaign.ext
         log.info("campaign %s started at %.0f msg/s", campaign.name, self.pacer.rate)
 
+        hooks = self.hooks
+
         async def emit(outcome: PacketOutcome) -> None:
-            for hook in self.hooks:
+            for hook in hooks:
                 hook.on_outcome(outcome)
-            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await outcomes.send(outcome)
+            if outcomes is not None:
+                with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await outcomes.send(outcome)
 
         queue_send, queue_receive = anyio.create_memory_object_stream[Packet](
             self.config.queue_size
@@ -190,7 +194,8 @@ class SendEngine:
                 stats.pending,
                 stats.failed,
             )
-            outcomes.close()
+            if outcomes is not None:
+                outcomes.close()
 
     async def _work(
         self,

@@ -15,12 +15,14 @@ Rules (each decided in docs/protocol.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
 import orjson
@@ -138,8 +140,12 @@ def check_content(content: str, encoding: Encoding = Encoding.UTF8) -> bytes:
         ) from None
 
 
+@lru_cache(maxsize=1024)
 def encode_content(content: str, encoding: Encoding = Encoding.UTF8) -> str:
-    """Return the urlencoded form of ``content`` the platform expects in ``content`` fields."""
+    """Return the urlencoded form of ``content`` the platform expects in ``content`` fields.
+
+    Cached: a campaign sends one content many times.
+    """
     return quote_plus(check_content(content, encoding), safe="")
 
 
@@ -187,6 +193,35 @@ def _auth(creds: Credentials) -> list[tuple[str, str]]:
     ]
 
 
+_FORM_SAFE: Final = re.compile(r"[A-Za-z0-9_.~-]*")
+_FORM_PERCENT: Final = re.compile(r"[A-Za-z0-9_.~%+-]*")
+
+
+def _form_value(value: str) -> str:
+    """``quote_plus`` with a fast path for the values this API mostly carries.
+
+    Names, digits, md5s and apikeys are already safe; numbers only need their commas escaped;
+    urlencoded content only holds ``%`` and ``+`` besides safe characters.
+    """
+    if _FORM_SAFE.fullmatch(value):
+        return value
+    if _FORM_PERCENT.fullmatch(value):
+        return value.replace("%", "%25").replace("+", "%2B")
+    return quote_plus(value, safe="")
+
+
+@lru_cache(maxsize=64)
+def _auth_form(username: str, password_md5: str, apikey: str) -> str:
+    return "&".join(
+        f"{k}={_form_value(v)}"
+        for k, v in (("username", username), ("password_md5", password_md5), ("apikey", apikey))
+    )
+
+
+def _form_body(pairs: Iterable[tuple[str, str]]) -> bytes:
+    return "&".join(f"{k}={_form_value(v)}" for k, v in pairs).encode("ascii")
+
+
 def _form(
     name: EndpointName,
     fields: list[tuple[str, str]],
@@ -206,7 +241,7 @@ def _form(
         endpoint=name,
         method=verb,
         path=endpoint.path,
-        body=urlencode(pairs).encode("ascii"),
+        body=_form_body(pairs),
         content_type=_FORM,
         encoding=encoding,
     )

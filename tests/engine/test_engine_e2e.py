@@ -19,9 +19,12 @@ async def test_drops_node_down_and_throttle_storm_lose_and_double_nothing() -> N
     """Accept-then-drop on Beijing, Qingdao down for a second, a throttle storm on Hong Kong:
     every number accepted exactly once, and the dropped ones reconciled, not resent."""
     settings = PlatformSettings(reports=False)
-    async with run_simulator([ACCOUNT], nodes=3, settings=settings) as sim, AsyncClient(
-        username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls
-    ) as client:
+    async with (
+        run_simulator([ACCOUNT], nodes=3, settings=settings) as sim,
+        AsyncClient(
+            username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls
+        ) as client,
+    ):
         engine = SendEngine(
             client,
             EngineConfig(rate=400, packet_size=4, concurrency=20, reconcile_grace=0.2),
