@@ -125,9 +125,16 @@ def _describe(exc: BaseException) -> str:
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    idle_since: float = 0.0
 
-    def usable(self) -> bool:
-        return not self.reader.at_eof() and not self.writer.is_closing()
+    def usable(self, now: float, expiry: float) -> bool:
+        # A connection idle past the expiry may be closed by the server at any moment; reusing
+        # it would turn a send into an ambiguous one, so it is dropped instead.
+        return (
+            now - self.idle_since < expiry
+            and not self.reader.at_eof()
+            and not self.writer.is_closing()
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -177,12 +184,14 @@ class FastWire:
         max_reply_bytes: int,
         ssl_context: ssl.SSLContext | None = None,
         user_agent: str = "m5c_async",
+        keepalive_expiry: float = 4.0,
     ) -> None:
         self.timeouts = timeouts
         self.max_connections = max_connections
         self.max_reply_bytes = max_reply_bytes
         self.ssl_context = ssl_context
         self.user_agent = user_agent
+        self.keepalive_expiry = keepalive_expiry
         self._pools: dict[str, _Pool] = {}
 
     def _pool(self, base_url: str) -> _Pool:
@@ -209,9 +218,10 @@ class FastWire:
             await pool.slots.acquire()
         try:
             connection = None
+            now = asyncio.get_running_loop().time()
             while pool.idle:
                 candidate = pool.idle.pop()
-                if candidate.usable():
+                if candidate.usable(now, self.keepalive_expiry):
                     connection = candidate
                     break
                 candidate.close()
@@ -219,6 +229,7 @@ class FastWire:
                 connection = await pool.connect(self.timeouts.connect)
             reply, keep = await self._exchange(connection, pool, spec)
             if keep:
+                connection.idle_since = asyncio.get_running_loop().time()
                 pool.idle.append(connection)
             else:
                 connection.close()
