@@ -26,11 +26,25 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 @asynccontextmanager
 async def server(handler: Handler) -> AsyncIterator[str]:
     port = free_port()
-    srv = await asyncio.start_server(handler, "127.0.0.1", port)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(tracked, "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         srv.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await srv.wait_closed()
 
 
