@@ -64,6 +64,27 @@ class CampaignRun:
     result: CampaignResult | None = None
 
 
+class _Budget:
+    """Messages admitted into the pipeline (queued or in flight), so memory has a ceiling that
+    does not depend on the campaign's size or the packet size. One producer waits on it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._changed = anyio.Event()
+
+    async def acquire(self, n: int) -> None:
+        # A packet larger than the whole budget is still admitted once the pipeline is empty.
+        while self.used and self.used + n > self.limit:
+            await self._changed.wait()
+        self.used += n
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+
 @dataclass(slots=True)
 class _Waiter:
     event: anyio.Event = field(default_factory=anyio.Event)
@@ -115,6 +136,7 @@ class SendEngine:
             client, self.config, self.pacer, self.stats, self.hooks, clock=clock, sleep=sleep
         )
         self._packet_ids = 0
+        self._budget = _Budget(self.config.max_pending_messages)
         self._tg: anyio.abc.TaskGroup | None = None
         self._queue: MemoryObjectSendStream[Packet] | None = None
         self._waiters: dict[int, dict[str, list[_Waiter]]] = {}
@@ -204,7 +226,10 @@ class SendEngine:
     ) -> None:
         async with queue:
             async for packet in queue:
-                await self.deliverer.deliver(packet, emit)
+                try:
+                    await self.deliverer.deliver(packet, emit)
+                finally:
+                    self._budget.release(len(packet))
 
     def _next_id(self) -> int:
         self._packet_ids += 1
@@ -305,6 +330,7 @@ class SendEngine:
         self, queue: MemoryObjectSendStream[Packet], numbers: list[str], contents: list[str]
     ) -> Packet:
         packet = Packet(self._next_id(), tuple(numbers), tuple(contents))
+        await self._budget.acquire(len(packet))
         self.stats.submitted += len(packet)
         await queue.send(packet)
         return packet
@@ -402,6 +428,7 @@ class SendEngine:
         numbers = list(by_number)
         packet = Packet(self._next_id(), tuple(numbers), (content,))
         self._waiters[packet.id] = by_number
+        await self._budget.acquire(len(packet))
         self.stats.submitted += len(packet)
         await self._queue.send(packet)
 

@@ -134,6 +134,9 @@ class EngineConfig:
         unavailable_timeout: seconds of every node failing before the campaign stops.
         linger: seconds ``submit()`` waits to coalesce same-content sends into one packet.
         format: the send format of every request.
+        dedupe: drop repeated numbers of a campaign (exact, in memory: about 60 bytes a number).
+        max_pending_messages: messages queued or in flight at most; bounds memory whatever the
+            campaign's size (a packet above it still goes, alone).
     """
 
     profile: BusinessType = BusinessType.NOTIFICATION
@@ -149,6 +152,7 @@ class EngineConfig:
     linger: float = 0.005
     format: SendFormat = SendFormat.FORM
     dedupe: bool = True
+    max_pending_messages: int = 50_000
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.rate <= 0:
