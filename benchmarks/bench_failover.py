@@ -13,8 +13,8 @@ import sys
 import time
 
 import anyio
-
 from _common import ACCOUNT, chart, faults, simulator, stats, write
+
 from m5c_async import AsyncClient
 from m5c_async.engine import Campaign, EngineConfig, SendEngine
 
@@ -51,7 +51,9 @@ def main() -> int:
                 async def chaos() -> None:
                     await anyio.sleep(args.down_at)
                     marks["down"] = time.monotonic()
-                    await anyio.to_thread.run_sync(lambda: faults(urls[1], node="qingdao", down=True))
+                    await anyio.to_thread.run_sync(
+                        lambda: faults(urls[1], node="qingdao", down=True)
+                    )
 
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(chaos)
@@ -66,9 +68,7 @@ def main() -> int:
     qingdao = {int(k): v for k, v in s["per_node_second"].get("qingdao", {}).items()}
     down_second = max(qingdao) if qingdao else 0
     after = [per_second.get(down_second + i, 0) for i in range(1, 6)]
-    recovered_within = next(
-        (i + 1 for i, v in enumerate(after) if v >= 0.95 * rate), None
-    )
+    recovered_within = next((i + 1 for i, v in enumerate(after) if v >= 0.95 * rate), None)
     write(
         "failover",
         {

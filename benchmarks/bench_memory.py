@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import anyio
-
 from _common import ACCOUNT, peak_rss_mb, simulator, stats, write
 
 
