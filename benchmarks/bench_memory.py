@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import ACCOUNT, peak_rss_mb, simulator, stats, write
+from _common import ACCOUNT, chart, peak_rss_mb, simulator, stats, write
 
 
 def _child(base: str, path: Path, packet_size: int, dedupe: bool) -> None:
@@ -97,6 +97,12 @@ def main() -> int:
             "platform_duplicates": platform["duplicates"],
             "target": "big peak <= 150 MB and <= 1.5x small",
         },
+    )
+    chart(
+        "memory" + ("_dedupe" if args.dedupe else ""),
+        {"accepted (10,000 then the big campaign)": platform["per_second"]},
+        "memory benchmark: messages accepted per second",
+        None,
     )
     return 0 if big["peak_rss_mb"] <= 150 and ratio <= 1.5 else 1
 

@@ -24,6 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,7 @@ from ._accounts import AccountConfig, AccountState, BlacklistEntry
 __all__ = ["LedgerEntry", "Platform", "PlatformSettings", "Reply"]
 
 THROTTLED = "error:Throughput Rate Exceeded"
+INTERNATIONAL_PRICE = Decimal("0.050")
 Reply = str
 
 
@@ -285,13 +287,23 @@ class Platform:
         storm_until = self.throttle_storm.get(node)
         if storm_until is not None and now < storm_until:
             return self._throttled(node)
-        cost = sum(len(numbers) * segments(text) for numbers, text, _ in parts)
-        if cost > account.balance:
+        # Domestic messages are paid from the domestic balance (messages); international ones
+        # from the international balance (money: 0.050 a segment here), as §5.1 keeps them apart.
+        cost = intl_cost = 0
+        for numbers, text, _ in parts:
+            per = segments(text)
+            foreign = sum(1 for n in numbers if len(n) != 11)
+            cost += (len(numbers) - foreign) * per
+            intl_cost += foreign * per
+        intl_money = INTERNATIONAL_PRICE * intl_cost
+        if cost > account.balance or intl_money > account.international_balance:
             return "error:Account balance is insufficient"
         if not account.gcra.try_acquire(count, now):
             return self._throttled(node)
         account.balance -= cost
         account.charged += cost
+        account.international_balance -= intl_money
+        account.international_charged += intl_money
         msgid = self._next_msgid()
         wall = self.wall()
         username = account.config.username

@@ -204,3 +204,37 @@ async def test_preflight_and_dry_run(rig: Rig) -> None:
     assert rig.platform.ledger == []
     with pytest.raises(ValueError, match="numbers and content"):
         Campaign(numbers=["1"])
+
+
+async def test_cancellation_leaves_no_task_and_nothing_half_recorded(rig: Rig) -> None:
+    """Cancelling a campaign: no leaked tasks, no request left in flight, the ledger matches."""
+    import asyncio
+
+    before = len(asyncio.all_tasks())
+    engine = rig.make(packet_size=5, concurrency=20)
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(engine.run_campaign, Campaign(numbers=numbers(5000), content="x"))
+            while engine.stats.accepted < 1000:
+                await anyio.sleep(0)
+            scope.cancel()
+    assert len(asyncio.all_tasks()) == before
+    assert engine.stats.in_flight == 0
+    assert engine.stats.accepted == sum(len(e.mobiles) for e in rig.platform.ledger)
+
+
+async def test_stop_turns_queued_packets_pending(rig: Rig) -> None:
+    """stop(): nothing new goes out; what was queued is reported pending, not lost."""
+    engine = rig.make(packet_size=10, concurrency=2, queue_size=8, rate=100)
+    outcomes: list[PacketOutcome] = []
+    async with engine.open_campaign(Campaign(numbers=numbers(2000), content="x")) as run:
+        assert run.outcomes is not None
+        async for outcome in run.outcomes:
+            outcomes.append(outcome)
+            if len(outcomes) == 3:
+                engine.stop()
+    assert run.result is not None
+    pending = [o for o in outcomes if o.kind is OutcomeKind.PENDING]
+    assert pending
+    assert run.result.accepted == sum(len(e.mobiles) for e in rig.platform.ledger)
+    assert run.result.accepted + run.result.pending == run.result.submitted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -404,3 +405,21 @@ async def test_oversized_body_is_refused(platform: Platform) -> None:
     finally:
         _app.MAX_BODY = original  # type: ignore[misc]
     assert response.status_code == 413
+
+
+async def test_international_numbers_use_their_own_balance(
+    http: httpx.AsyncClient, platform: Platform, creds: Credentials
+) -> None:
+    """International segments are paid from the international balance, as billing shows."""
+    state = platform.account("mlrt")
+    before = state.international_balance
+    await call(http, build_send(creds, ["447874321404", "13800000000"], "hi"))
+    assert state.international_balance == before - Decimal("0.050")
+    assert state.charged == 1
+    [entry] = parse_billing(await call(http, build_billing(creds, T_START, T_END)))
+    assert (entry.sent_domestic, entry.sent_international) == (1, 1)
+    assert entry.international.remaining == before - Decimal("0.050")
+    state.international_balance = Decimal(0)
+    assert await call(http, build_send(creds, ["447874321404"], "hi")) == (
+        "error:Account balance is insufficient"
+    )
