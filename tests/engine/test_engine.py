@@ -216,7 +216,7 @@ async def test_cancellation_leaves_no_task_and_nothing_half_recorded(rig: Rig) -
         async with anyio.create_task_group() as tg:
             tg.start_soon(engine.run_campaign, Campaign(numbers=numbers(5000), content="x"))
             while engine.stats.accepted < 1000:
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
             scope.cancel()
     assert len(asyncio.all_tasks()) == before
     assert engine.stats.in_flight == 0
