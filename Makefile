@@ -25,6 +25,10 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The reliability run: the kill-and-resume proof with 20 SIGKILLs.
+chaos: $(STAMP)
+	M5C_KILLS=20 $(BIN)/python -m pytest -q -s tests/journal/test_kill_resume.py
+
 demo: $(STAMP)
 	$(BIN)/m5c demo --out demo-output
 

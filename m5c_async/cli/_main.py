@@ -95,8 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ips", nargs="+")
     _add_common(p)
 
-    p = sub.add_parser("campaign", help="run a campaign through the engine")
-    p.add_argument("action", choices=["run"])
+    p = sub.add_parser("campaign", help="run, resume or inspect a campaign")
+    p.add_argument("action", choices=["run", "resume", "status"])
+    p.add_argument("--journal", type=Path, help="the campaign's SQLite journal (survives crashes)")
     p.add_argument("--profile", choices=[b.value for b in BusinessType], default="notification")
     p.add_argument("--content", help="one content for every number")
     p.add_argument("--numbers", type=Path, help="one number a line (or a CSV with --content unset)")
@@ -252,9 +253,22 @@ async def _endpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _campaign_status(args: argparse.Namespace) -> int:
+    from ..journal import Journal
+
+    if args.journal is None or not args.journal.exists():
+        raise _Usage("--journal FILE.db (an existing journal) is required")
+    async with Journal(args.journal) as journal:
+        status = await journal.status()
+    _emit(args, status, lambda: _print_rows([status]))
+    return 0
+
+
 async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
     from ..engine import Campaign, EngineConfig, SendEngine, preflight
 
+    if args.action == "resume":
+        return await _campaign_resume(args, sms)
     if args.numbers is None:
         raise _Usage("--numbers FILE is required")
     if args.content:
@@ -268,12 +282,33 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
     config = EngineConfig(
         profile=BusinessType(args.profile), packet_size=args.packet_size, rate=args.rate
     )
-    result = await SendEngine(sms, config).run_campaign(campaign)
+    if args.journal is not None:
+        from ..journal import Journal, run_campaign
+
+        async with Journal(args.journal) as journal:
+            _, result = await run_campaign(sms, journal, campaign, config, source=args.numbers)
+    else:
+        result = await SendEngine(sms, config).run_campaign(campaign)
+    return _report_result(args, result)
+
+
+def _report_result(args: argparse.Namespace, result: Any, **extra: Any) -> int:
     summary = _plain(result) | {
-        "stopped_by": result.stopped_by.message if result.stopped_by else None
+        "stopped_by": result.stopped_by.message if result.stopped_by else None,
+        **extra,
     }
     _emit(args, summary, lambda: print(summary))
     return 0 if result.stopped_by is None else EXIT_ACCOUNT
+
+
+async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
+    from ..journal import Journal, resume_campaign
+
+    if args.journal is None or not args.journal.exists():
+        raise _Usage("--journal FILE.db (an existing journal) is required")
+    async with Journal(args.journal) as journal:
+        _, result, (found, returned) = await resume_campaign(sms, journal)
+    return _report_result(args, result, reconciled_accepted=found, returned_to_pending=returned)
 
 
 async def _webhook(args: argparse.Namespace) -> int:
@@ -330,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "webhook":
             return _run(_webhook, args)
+        if args.command == "campaign" and args.action == "status":
+            return _run(_campaign_status, args)
         return _run(_endpoint, args)
     except KeyboardInterrupt:
         return 130
@@ -351,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except M5CError as exc:
         print(f"m5c: {exc.message}", file=sys.stderr)
         return EXIT_OTHER
+    except KeyError as exc:
+        print(f"m5c: not found: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (OSError, ValueError) as exc:
         print(f"m5c: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -75,6 +75,8 @@ class Deliverer:
         self._unavailable_since: float | None = None
         self.at: datetime | None = None
         self.ext: str | None = None
+        #: Awaited right before each request leaves (the journal marks the packet in flight).
+        self.before_send: Callable[[Packet], Awaitable[None]] | None = None
 
     def stop(self, reason: M5CError | None = None) -> None:
         """Send nothing new; the first fatal reason is kept."""
@@ -111,6 +113,8 @@ class Deliverer:
     async def _attempt(self, packet: Packet, emit: Emit, attempts: int) -> object:
         """One request; returns None when done, or what to do next."""
         stats = self.stats
+        if self.before_send is not None:
+            await self.before_send(packet)
         stats.requests += 1
         stats.in_flight += 1
         try:

@@ -14,11 +14,18 @@ profile allows.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Sequence,
+)
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -153,6 +160,39 @@ class SendEngine:
         assert run.result is not None
         return run.result
 
+    async def run_packets(
+        self,
+        packets: AsyncIterable[Packet],
+        *,
+        before_send: Callable[[Packet], Awaitable[None]] | None = None,
+        name: str = "packets",
+    ) -> CampaignResult:
+        """Send packets prepared elsewhere (the journal), awaiting ``before_send`` for each.
+
+        The packets' numbers must already be normalised and de-duplicated.
+        """
+
+        async def produce(
+            queue: MemoryObjectSendStream[Packet],
+            emit: Callable[[PacketOutcome], Awaitable[None]],
+        ) -> None:
+            async with queue:
+                async for packet in packets:
+                    if self.deliverer.stopping:
+                        break
+                    await self._budget.acquire(len(packet))
+                    self.stats.submitted += len(packet)
+                    await queue.send(packet)
+
+        self.deliverer.before_send = before_send
+        run = CampaignRun(outcomes=None)
+        try:
+            await self._pipeline(produce, None, run, name)
+        finally:
+            self.deliverer.before_send = None
+        assert run.result is not None
+        return run.result
+
     @asynccontextmanager
     async def open_campaign(
         self, campaign: Campaign, *, buffer: int = 1024
@@ -183,11 +223,30 @@ class SendEngine:
         outcomes: MemoryObjectSendStream[PacketOutcome] | None,
         run: CampaignRun,
     ) -> None:
-        stats = self.stats
-        stats.started = self.clock()
         self.deliverer.at = campaign.at
         self.deliverer.ext = campaign.ext
-        log.info("campaign %s started at %.0f msg/s", campaign.name, self.pacer.rate)
+
+        async def produce(
+            queue: MemoryObjectSendStream[Packet],
+            emit: Callable[[PacketOutcome], Awaitable[None]],
+        ) -> None:
+            await self._produce(campaign, queue, emit)
+
+        await self._pipeline(produce, outcomes, run, campaign.name)
+
+    async def _pipeline(
+        self,
+        produce: Callable[
+            [MemoryObjectSendStream[Packet], Callable[[PacketOutcome], Awaitable[None]]],
+            Coroutine[Any, Any, None],
+        ],
+        outcomes: MemoryObjectSendStream[PacketOutcome] | None,
+        run: CampaignRun,
+        name: str,
+    ) -> None:
+        stats = self.stats
+        stats.started = self.clock()
+        log.info("campaign %s started at %.0f msg/s", name, self.pacer.rate)
 
         hooks = self.hooks
 
@@ -203,7 +262,7 @@ class SendEngine:
         )
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, campaign, queue_send, emit)
+                tg.start_soon(produce, queue_send, emit)
                 for _ in range(self.concurrency):
                     tg.start_soon(self._work, queue_receive.clone(), emit)
                 queue_receive.close()
@@ -211,7 +270,7 @@ class SendEngine:
             run.result = self._result()
             log.info(
                 "campaign %s ended: %d accepted, %d pending, %d failed",
-                campaign.name,
+                name,
                 stats.accepted,
                 stats.pending,
                 stats.failed,

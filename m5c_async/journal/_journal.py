@@ -1,0 +1,470 @@
+"""Durable campaigns: every number's state in one SQLite file, so a campaign survives a crash.
+
+Life of a message: ``pending`` -> ``queued`` (in a packet, not yet sent) -> ``in_flight`` (written
+and committed *before* the request leaves) -> ``accepted`` / ``failed`` / ``ambiguous``, or back
+to ``pending`` when refused for speed or when the campaign stops.
+
+Resume, in order:
+
+1. ``queued`` packets never left: their messages go back to ``pending``.
+2. ``in_flight`` and ``ambiguous`` packets may have been accepted: the platform's records
+   (``action=record``) for their time window are read, and each number found with its content is
+   ``accepted`` with the msgid found; the rest go back to ``pending``. Nothing is resent before
+   the platform has been asked.
+3. Pending messages are sent as usual.
+
+Reports and replies are stored once (keyed by msgid + mobile, and reply id + mobile + content)
+and matched to messages when status is asked, so a report that arrives before its send outcome
+is recorded is kept, not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from .._client import AsyncClient
+from .._exceptions import InvalidNumberError, InvalidRequestError
+from ..engine import Campaign, OutcomeKind, Packet, PacketOutcome
+from ..engine._sources import iter_messages, iter_numbers
+from ..protocol import DeliveryReport, InboundReply, RejectReason, check_content, normalize
+from ._store import Store
+
+__all__ = ["CampaignStatus", "Journal", "JournalHooks"]
+
+_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignStatus:
+    """Where a journaled campaign stands (messages unless said otherwise)."""
+
+    campaign: int
+    name: str
+    total: int
+    pending: int
+    in_flight: int
+    accepted: int
+    failed: int
+    ambiguous: int
+    rejected: int
+    duplicates: int
+    delivered: int
+    undelivered: int
+    no_report: int
+    undelivered_by_status: dict[str, int]
+    replies: int
+
+
+class Journal:
+    """A campaign journal: ``async with Journal(path) as journal``.
+
+    Example:
+        >>> # async with Journal(Path("c.db")) as j:
+        >>> #     cid = await j.create(campaign, profile="notification")
+        >>> #     await j.import_source(cid, campaign)
+        >>> #     await engine.run_packets(j.packets(cid, 100), before_send=j.mark_in_flight)
+    """
+
+    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
+        self.path = Path(path)
+        self.store = Store(self.path)
+        self.clock = clock
+
+    async def __aenter__(self) -> Self:
+        await self.store.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.store.close()
+
+    # --- campaigns --------------------------------------------------------------------------
+
+    async def create(
+        self,
+        campaign: Campaign,
+        *,
+        profile: str,
+        source: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a new campaign; returns its id."""
+        now = self.clock()
+
+        def insert(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "INSERT INTO campaigns (name, content, profile, source, settings, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (campaign.name, campaign.content, profile, source, json.dumps(settings or {}), now),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self.store.run(insert)
+
+    async def campaign(self, campaign_id: int | None = None) -> dict[str, Any]:
+        """A campaign's row (the latest when no id is given).
+
+        Raises:
+            KeyError: no such campaign.
+        """
+
+        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            conn.row_factory = sqlite3.Row
+            try:
+                if campaign_id is not None:
+                    query = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+                else:
+                    query = conn.execute("SELECT * FROM campaigns ORDER BY id DESC LIMIT 1")
+                row = query.fetchone()
+            finally:
+                conn.row_factory = None
+            return dict(row) if row is not None else None
+
+        row = await self.store.run(read)
+        if row is None:
+            raise KeyError(f"no campaign {campaign_id} in {self.path}")
+        row["settings"] = json.loads(row["settings"])
+        return row
+
+    async def import_source(self, campaign_id: int, campaign: Campaign) -> int:
+        """Stream the campaign's source into the journal (idempotent); returns messages added."""
+        added = 0
+        rows: list[tuple[int, str, str]] = []
+        rejected: list[tuple[int, str, str]] = []
+        encoding_check = campaign.content
+
+        async def flush() -> None:
+            nonlocal added
+            batch, bad = list(rows), list(rejected)
+            rows.clear()
+            rejected.clear()
+
+            def write(conn: sqlite3.Connection) -> int:
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO messages (campaign, mobile, content) VALUES (?, ?, ?)",
+                    batch,
+                )
+                inserted = conn.total_changes - before
+                conn.executemany(
+                    "INSERT INTO rejected (campaign, number, reason) VALUES (?, ?, ?)", bad
+                )
+                conn.execute(
+                    "UPDATE campaigns SET duplicates = duplicates + ? WHERE id = ?",
+                    (len(batch) - inserted, campaign_id),
+                )
+                return inserted
+
+            added += await self.store.run(write)
+
+        if campaign.numbers is not None:
+            assert encoding_check is not None
+            async for raw in iter_numbers(campaign.numbers):
+                try:
+                    rows.append((campaign_id, normalize(raw), ""))
+                except InvalidNumberError as exc:
+                    rejected.append((campaign_id, raw, exc.reason))
+                if len(rows) + len(rejected) >= _BATCH:
+                    await flush()
+        else:
+            assert campaign.messages is not None
+            async for raw, content in iter_messages(campaign.messages):
+                try:
+                    number = normalize(raw)
+                    check_content(content)
+                except InvalidNumberError as exc:
+                    rejected.append((campaign_id, raw, exc.reason))
+                except InvalidRequestError:
+                    rejected.append((campaign_id, raw, RejectReason.BAD_CONTENT.value))
+                else:
+                    rows.append((campaign_id, number, content))
+                if len(rows) + len(rejected) >= _BATCH:
+                    await flush()
+        await flush()
+        await self.store.run(
+            lambda conn: conn.execute(
+                "UPDATE campaigns SET imported = 1 WHERE id = ?", (campaign_id,)
+            )
+        )
+        return added
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def packets(self, campaign_id: int, packet_size: int) -> AsyncIterator[Packet]:
+        """Yield packets of pending messages, each recorded ``queued`` before it is yielded."""
+        row = await self.campaign(campaign_id)
+        shared = row["content"]
+        while True:
+
+            def take(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str]]] | None:
+                picked = conn.execute(
+                    "SELECT mobile, content FROM messages WHERE campaign = ? AND state = 'pending'"
+                    " LIMIT ?",
+                    (campaign_id, packet_size),
+                ).fetchall()
+                if not picked:
+                    return None
+                packet = conn.execute(
+                    "INSERT INTO packets (campaign, state, size) VALUES (?, 'queued', ?)",
+                    (campaign_id, len(picked)),
+                ).lastrowid
+                conn.executemany(
+                    "UPDATE messages SET state = 'queued', packet = ?"
+                    " WHERE campaign = ? AND mobile = ? AND content = ?",
+                    [(packet, campaign_id, m, c) for m, c in picked],
+                )
+                return int(packet or 0), picked
+
+            taken = await self.store.run(take)
+            if taken is None:
+                return
+            packet_id, picked = taken
+            numbers = tuple(m for m, _ in picked)
+            if shared is not None:
+                yield Packet(packet_id, numbers, (shared,))
+            else:
+                yield Packet(packet_id, numbers, tuple(c for _, c in picked))
+
+    async def mark_in_flight(self, packet: Packet) -> None:
+        """Commit the packet's ``in_flight`` state; awaited right before its request leaves."""
+        now = self.clock()
+
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE packets SET state = 'in_flight', sent_at = ? WHERE id = ?",
+                (now, packet.id),
+            )
+            conn.execute(
+                "UPDATE messages SET state = 'in_flight' WHERE packet = ? AND state = 'queued'",
+                (packet.id,),
+            )
+
+        await self.store.run(mark)
+
+    def record(self, outcome: PacketOutcome) -> None:
+        """Write an outcome (not awaited: it commits after the packet's in-flight mark)."""
+        if outcome.kind is OutcomeKind.REJECTED or not outcome.numbers:
+            return
+        now = self.clock()
+        state = {
+            OutcomeKind.ACCEPTED: "accepted",
+            OutcomeKind.FAILED: "failed",
+            OutcomeKind.AMBIGUOUS: "ambiguous",
+            OutcomeKind.PENDING: "pending",
+        }[outcome.kind]
+        reason = outcome.error.message if outcome.error is not None else None
+        rows = [
+            (state, outcome.msgid, outcome.node, reason, outcome.packet_id, n)
+            for n in outcome.numbers
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE messages SET state = ?, msgid = ?, node = ?, reason = ?,"
+                " packet = CASE WHEN ? = 'pending' THEN NULL ELSE packet END"
+                " WHERE packet = ? AND mobile = ?",
+                [(s, m, node, r, s, p, n) for s, m, node, r, p, n in rows],
+            )
+            remaining = conn.execute(
+                "SELECT COUNT(*) FROM messages"
+                " WHERE packet = ? AND state IN ('queued', 'in_flight')",
+                (outcome.packet_id,),
+            ).fetchone()[0]
+            if not remaining:
+                conn.execute(
+                    "UPDATE packets SET state = ?, ended_at = ?, msgid = ?, node = ?, error = ?"
+                    " WHERE id = ?",
+                    (state, now, outcome.msgid, outcome.node, reason, outcome.packet_id),
+                )
+
+        self.store.submit(write)
+
+    # --- resume -----------------------------------------------------------------------------
+
+    async def recover(
+        self, campaign_id: int, client: AsyncClient, *, margin: float = 30.0
+    ) -> tuple[int, int]:
+        """Settle what a crash left unsettled; returns (found accepted, back to pending)."""
+        row = await self.campaign(campaign_id)
+        shared = row["content"]
+
+        def unsettled(conn: sqlite3.Connection) -> list[tuple[int, float | None, float | None]]:
+            conn.execute(
+                "UPDATE messages SET state = 'pending', packet = NULL"
+                " WHERE campaign = ? AND state = 'queued'",
+                (campaign_id,),
+            )
+            conn.execute(
+                "UPDATE packets SET state = 'abandoned' WHERE campaign = ? AND state = 'queued'",
+                (campaign_id,),
+            )
+            return [
+                (int(r[0]), r[1], r[2])
+                for r in conn.execute(
+                    "SELECT id, sent_at, ended_at FROM packets WHERE campaign = ?"
+                    " AND state IN ('in_flight', 'ambiguous')",
+                    (campaign_id,),
+                )
+            ]
+
+        packets = await self.store.run(unsettled)
+        if not packets:
+            return (0, 0)
+        low = min(p[1] or self.clock() for p in packets) - 2
+        high = max((p[2] or p[1] or self.clock()) for p in packets) + margin
+        records = await client.records(
+            datetime.fromtimestamp(low, tz=UTC),
+            datetime.fromtimestamp(min(high, self.clock() + 2), tz=UTC),
+        )
+        found: dict[tuple[str, str], str] = {}
+        for record in records:
+            for mobile in record.mobiles:
+                found[(mobile, record.content)] = record.msgid
+        ids = [p[0] for p in packets]
+
+        def settle(conn: sqlite3.Connection) -> tuple[int, int]:
+            accepted = returned = 0
+            marks = ",".join("?" * len(ids))
+            messages = conn.execute(
+                f"SELECT packet, mobile, content FROM messages WHERE packet IN ({marks})"  # noqa: S608
+                " AND state IN ('in_flight', 'ambiguous', 'queued')",
+                ids,
+            ).fetchall()
+            for packet, mobile, content in messages:
+                msgid = found.get((mobile, shared if shared is not None else content))
+                if msgid is not None:
+                    conn.execute(
+                        "UPDATE messages SET state = 'accepted', msgid = ?, reason = 'reconciled'"
+                        " WHERE packet = ? AND mobile = ?",
+                        (msgid, packet, mobile),
+                    )
+                    accepted += 1
+                else:
+                    conn.execute(
+                        "UPDATE messages SET state = 'pending', packet = NULL"
+                        " WHERE packet = ? AND mobile = ?",
+                        (packet, mobile),
+                    )
+                    returned += 1
+            conn.executemany(
+                "UPDATE packets SET state = 'reconciled' WHERE id = ?", [(i,) for i in ids]
+            )
+            return accepted, returned
+
+        return await self.store.run(settle)
+
+    # --- reports and replies ----------------------------------------------------------------
+
+    async def store_reports(self, reports: Sequence[DeliveryReport]) -> int:
+        """Store reports once each (msgid + mobile); returns how many were new. Committed."""
+        now = self.clock()
+        rows = [
+            (r.msgid, r.mobile, r.status, r.at.timestamp() if r.at else None, now) for r in reports
+        ]
+
+        def write(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO reports (msgid, mobile, status, at, received)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
+        return await self.store.run(write)
+
+    async def store_replies(self, replies: Sequence[InboundReply]) -> int:
+        """Store replies once each; returns how many were new. Committed."""
+        now = self.clock()
+        rows = [
+            (r.reply_id or "", r.mobile, r.ext, r.content, r.at.timestamp() if r.at else None, now)
+            for r in replies
+        ]
+
+        def write(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO replies (reply_id, mobile, ext, content, at, received)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
+        return await self.store.run(write)
+
+    async def status(self, campaign_id: int | None = None) -> CampaignStatus:
+        """Counts by state, with delivery reports matched by msgid + mobile."""
+        row = await self.campaign(campaign_id)
+        cid = row["id"]
+
+        def read(conn: sqlite3.Connection) -> CampaignStatus:
+            states = dict(
+                conn.execute(
+                    "SELECT state, COUNT(*) FROM messages WHERE campaign = ? GROUP BY state", (cid,)
+                ).fetchall()
+            )
+            by_status = dict(
+                conn.execute(
+                    "SELECT r.status, COUNT(*) FROM messages m JOIN reports r"
+                    " ON r.msgid = m.msgid AND r.mobile = m.mobile"
+                    " WHERE m.campaign = ? AND m.state = 'accepted' GROUP BY r.status",
+                    (cid,),
+                ).fetchall()
+            )
+            rejected = conn.execute(
+                "SELECT COUNT(*) FROM rejected WHERE campaign = ?", (cid,)
+            ).fetchone()[0]
+            replies = conn.execute(
+                "SELECT COUNT(DISTINCT p.reply_id || p.mobile || p.content) FROM replies p"
+                " JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
+                " AND m.state = 'accepted'",
+                (cid,),
+            ).fetchone()[0]
+            accepted = states.get("accepted", 0)
+            delivered = by_status.get("DELIVRD", 0)
+            undelivered = {k: v for k, v in by_status.items() if k != "DELIVRD"}
+            return CampaignStatus(
+                campaign=cid,
+                name=row["name"],
+                total=sum(states.values()),
+                pending=states.get("pending", 0) + states.get("queued", 0),
+                in_flight=states.get("in_flight", 0),
+                accepted=accepted,
+                failed=states.get("failed", 0),
+                ambiguous=states.get("ambiguous", 0),
+                rejected=rejected,
+                duplicates=row["duplicates"],
+                delivered=delivered,
+                undelivered=sum(undelivered.values()),
+                no_report=accepted - delivered - sum(undelivered.values()),
+                undelivered_by_status=undelivered,
+                replies=replies,
+            )
+
+        return await self.store.run(read)
+
+
+class JournalHooks:
+    """Engine hooks that write every outcome to the journal."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def on_outcome(self, outcome: PacketOutcome) -> None:
+        """Record the outcome."""
+        self.journal.record(outcome)
+
+    def on_throttle(self, rate: float) -> None:
+        """Nothing to store."""

@@ -1,0 +1,86 @@
+"""Running and resuming a journaled campaign with the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .._client import AsyncClient
+from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, SendEngine
+from ..engine._pacer import Pacer
+from ._journal import Journal, JournalHooks
+
+__all__ = ["resume_campaign", "run_campaign"]
+
+
+async def run_campaign(
+    client: AsyncClient,
+    journal: Journal,
+    campaign: Campaign,
+    config: EngineConfig,
+    *,
+    source: Path | None = None,
+    pacer: Pacer | None = None,
+    hooks: list[Hooks] | None = None,
+) -> tuple[int, CampaignResult]:
+    """Record a campaign, import its source, and send it; returns (campaign id, result)."""
+    campaign_id = await journal.create(
+        campaign,
+        profile=config.profile.value,
+        source=str(source) if source is not None else None,
+        settings={"packet_size": config.packet_size, "rate": config.rate},
+    )
+    await journal.import_source(campaign_id, campaign)
+    result = await _send(client, journal, campaign_id, config, pacer, hooks)
+    return campaign_id, result
+
+
+async def resume_campaign(
+    client: AsyncClient,
+    journal: Journal,
+    config: EngineConfig | None = None,
+    *,
+    campaign_id: int | None = None,
+    pacer: Pacer | None = None,
+    hooks: list[Hooks] | None = None,
+) -> tuple[int, CampaignResult, tuple[int, int]]:
+    """Settle what a crash left in flight against the platform's records, then send the rest.
+
+    Returns (campaign id, result, (reconciled as accepted, returned to pending)).
+    """
+    row = await journal.campaign(campaign_id)
+    cid = int(row["id"])
+    if not row["imported"] and row["source"]:
+        # Killed while importing: importing again is idempotent.
+        content = row["content"]
+        source = Path(row["source"])
+        again = (
+            Campaign(numbers=source, content=content, name=row["name"])
+            if content is not None
+            else Campaign(messages=source, name=row["name"])
+        )
+        await journal.import_source(cid, again)
+    settled = await journal.recover(cid, client)
+    if config is None:
+        settings = row["settings"]
+        config = EngineConfig(
+            profile=row["profile"],
+            packet_size=settings.get("packet_size"),
+            rate=settings.get("rate"),
+        )
+    result = await _send(client, journal, cid, config, pacer, hooks)
+    return cid, result, settled
+
+
+async def _send(
+    client: AsyncClient,
+    journal: Journal,
+    campaign_id: int,
+    config: EngineConfig,
+    pacer: Pacer | None,
+    hooks: list[Hooks] | None,
+) -> CampaignResult:
+    engine = SendEngine(client, config, pacer=pacer, hooks=[JournalHooks(journal), *(hooks or [])])
+    size = engine.packet_size if config.batch_size == 1 else config.batch_size
+    return await engine.run_packets(
+        journal.packets(campaign_id, size), before_send=journal.mark_in_flight
+    )

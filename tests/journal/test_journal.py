@@ -1,0 +1,109 @@
+"""The journal: states, reports stored once and matched late, replies, status, with push."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from m5c_async import AsyncClient
+from m5c_async.engine import Campaign, EngineConfig
+from m5c_async.journal import Journal, resume_campaign, run_campaign
+from m5c_async.protocol import DeliveryReport, InboundReply
+from m5c_async.simulator import AccountConfig, PlatformSettings, run_simulator
+from m5c_async.webhook import WebhookReceiver
+from tests.conftest import APIKEY, PASSWORD
+from tests.simulator.test_serving import serve
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_reports_once_and_matched_even_when_early(tmp_path: Path) -> None:
+    """A report stored before its message is accepted is matched later; duplicates ignored."""
+    async with Journal(tmp_path / "j.db") as journal:
+        cid = await journal.create(Campaign(numbers=[], content="x"), profile="notification")
+        await journal.import_source(
+            cid, Campaign(numbers=["13800000000", "bad", "13800000000", "13900000000"], content="x")
+        )
+        early = DeliveryReport(
+            msgid="12345678901234", mobile="13800000000", status="DELIVRD", at=AT
+        )
+        assert await journal.store_reports([early, early]) == 1
+        assert await journal.store_reports([early]) == 0
+        packets = [p async for p in journal.packets(cid, 10)]
+        assert [p.numbers for p in packets] == [("13800000000", "13900000000")]
+        await journal.mark_in_flight(packets[0])
+        from m5c_async.engine import OutcomeKind, PacketOutcome
+
+        journal.record(
+            PacketOutcome(
+                kind=OutcomeKind.ACCEPTED,
+                packet_id=packets[0].id,
+                numbers=packets[0].numbers,
+                msgid="12345678901234",
+                node="qingdao",
+            )
+        )
+        late = DeliveryReport(msgid="12345678901234", mobile="13900000000", status="UNDELIV", at=AT)
+        await journal.store_reports([late])
+        await journal.store_replies(
+            [InboundReply(ext="1", reply_id="9", mobile="13800000000", content="好", at=AT)] * 2
+        )
+        status = await journal.status(cid)
+    assert (status.total, status.accepted, status.rejected, status.duplicates) == (2, 2, 1, 1)
+    assert (status.delivered, status.undelivered, status.no_report) == (1, 1, 0)
+    assert status.undelivered_by_status == {"UNDELIV": 1}
+    assert status.replies == 1
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_campaign_with_push_to_the_receiver_stores_every_report_once(tmp_path: Path) -> None:
+    """Journaled campaign over loopback; the simulator pushes reports to a receiver whose
+    handler stores them in the journal; status matches every accepted number."""
+    path = tmp_path / "c.db"
+    async with Journal(path) as journal:
+        receiver = WebhookReceiver(
+            on_reports=journal.store_reports, on_replies=journal.store_replies
+        )
+        async with serve(receiver) as url:
+            account = AccountConfig(
+                username="mlrt",
+                password=PASSWORD,
+                apikey=APIKEY,
+                report_push_url=url + "/reports",
+                reply_push_url=url + "/replies",
+            )
+            settings = PlatformSettings(report_delay=(0.05, 0.2))
+            async with (
+                run_simulator([account], nodes=2, settings=settings) as sim,
+                AsyncClient(
+                    username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls
+                ) as client,
+            ):
+                numbers = [f"137{i:08d}" for i in range(300)]
+                cid, result = await run_campaign(
+                    client,
+                    journal,
+                    Campaign(numbers=numbers, content="你好【测试】"),
+                    EngineConfig(packet_size=7, rate=600),
+                )
+                assert result.accepted == 300
+                sim.platform.inject_reply("mlrt", "13700000001", "收到")
+
+                async def settled() -> bool:
+                    s = await journal.status(cid)
+                    return s.no_report == 0 and s.replies == 1
+
+                with anyio.fail_after(15):
+                    while not await settled():
+                        await anyio.sleep(0.1)
+                status = await journal.status(cid)
+                # Nothing left to resume: a resume finds nothing to settle or send.
+                _, again, settled_counts = await resume_campaign(client, journal)
+                assert (again.submitted, settled_counts) == (0, (0, 0))
+    assert status.accepted == 300
+    assert status.delivered + status.undelivered == 300
+    assert receiver.received["report"] == 300
