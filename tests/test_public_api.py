@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["m5c_async", "m5c_async.protocol", "m5c_async.simulator"]
+PACKAGES = [
+    "m5c_async",
+    "m5c_async.engine",
+    "m5c_async.journal",
+    "m5c_async.protocol",
+    "m5c_async.simulator",
+    "m5c_async.webhook",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from ._journal import CampaignStatus, Journal, JournalHooks
+from ._pull import pull_replies, pull_reports
 from ._run import resume_campaign, run_campaign
 
-__all__ = ["CampaignStatus", "Journal", "JournalHooks", "resume_campaign", "run_campaign"]
+__all__ = [
+    "CampaignStatus",
+    "Journal",
+    "JournalHooks",
+    "pull_replies",
+    "pull_reports",
+    "resume_campaign",
+    "run_campaign",
+]

@@ -107,3 +107,37 @@ async def test_campaign_with_push_to_the_receiver_stores_every_report_once(tmp_p
     assert status.accepted == 300
     assert status.delivered + status.undelivered == 300
     assert receiver.received["report"] == 300
+
+
+async def test_pull_loops_fill_the_journal_without_push(tmp_path: Path) -> None:
+    """No push URL: the pull loops fetch reports and replies into the journal."""
+    from m5c_async.journal import pull_replies, pull_reports
+
+    account = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY)
+    settings = PlatformSettings(report_delay=(0.02, 0.1))
+    async with (
+        Journal(tmp_path / "p.db") as journal,
+        run_simulator([account], nodes=1, settings=settings) as sim,
+        AsyncClient(
+            username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls
+        ) as client,
+    ):
+        cid, result = await run_campaign(
+            client,
+            journal,
+            Campaign(numbers=[f"136{i:08d}" for i in range(120)], content="x"),
+            EngineConfig(packet_size=20),
+        )
+        sim.platform.inject_reply("mlrt", "13600000005", "好")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: pull_reports(client, journal, interval=0.05))
+            tg.start_soon(lambda: pull_replies(client, journal, interval=0.05))
+            with anyio.fail_after(15):
+                while True:
+                    status = await journal.status(cid)
+                    if status.no_report == 0 and status.replies == 1:
+                        break
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+    assert result.accepted == 120
+    assert status.delivered + status.undelivered == 120
