@@ -429,8 +429,8 @@ class Journal:
             replies = conn.execute(
                 "SELECT COUNT(DISTINCT p.reply_id || p.mobile || p.content) FROM replies p"
                 " JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
-                " AND m.state = 'accepted'",
-                (cid,),
+                " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?)",
+                (cid, row["created"]),
             ).fetchone()[0]
             accepted = states.get("accepted", 0)
             delivered = by_status.get("DELIVRD", 0)
