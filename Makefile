@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit docs demo chaos bench clean
+.PHONY: test lint typecheck unit docs demo chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest --cov=m5c_async --cov-branch --cov-report=
 	$(BIN)/python -m coverage report --include='m5c_async/protocol/*' --fail-under=95
 
-test: lint typecheck unit
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+test: lint typecheck unit docs
 
 # The reliability run: the kill-and-resume proof with 20 SIGKILLs.
 chaos: $(STAMP)

@@ -282,14 +282,35 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
     config = EngineConfig(
         profile=BusinessType(args.profile), packet_size=args.packet_size, rate=args.rate
     )
-    if args.journal is not None:
-        from ..journal import Journal, run_campaign
+    from ._progress import ProgressHooks
 
-        async with Journal(args.journal) as journal:
-            _, result = await run_campaign(sms, journal, campaign, config, source=args.numbers)
-    else:
-        result = await SendEngine(sms, config).run_campaign(campaign)
+    hooks = ProgressHooks()
+
+    async def work() -> Any:
+        if args.journal is not None:
+            from ..journal import Journal, run_campaign
+
+            async with Journal(args.journal) as journal:
+                _, result = await run_campaign(
+                    sms, journal, campaign, config, source=args.numbers, hooks=[hooks]
+                )
+                return result
+        return await SendEngine(sms, config, hooks=[hooks]).run_campaign(campaign)
+
+    result = await _maybe_progress(args, hooks, sms, report.messages, work)
     return _report_result(args, result)
+
+
+async def _maybe_progress(
+    args: argparse.Namespace, hooks: Any, sms: AsyncClient, total: int | None, work: Any
+) -> Any:
+    if args.json:
+        return await work()
+    from rich.console import Console
+
+    from ._progress import with_progress
+
+    return await with_progress(Console(stderr=True), hooks, sms, total, work)
 
 
 def _report_result(args: argparse.Namespace, result: Any, **extra: Any) -> int:
@@ -306,8 +327,18 @@ async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
 
     if args.journal is None or not args.journal.exists():
         raise _Usage("--journal FILE.db (an existing journal) is required")
+    from ._progress import ProgressHooks
+
+    hooks = ProgressHooks()
     async with Journal(args.journal) as journal:
-        _, result, (found, returned) = await resume_campaign(sms, journal)
+        status = await journal.status()
+
+        async def work() -> Any:
+            return await resume_campaign(sms, journal, hooks=[hooks])
+
+        _, result, (found, returned) = await _maybe_progress(
+            args, hooks, sms, status.pending + status.in_flight, work
+        )
     return _report_result(args, result, reconciled_accepted=found, returned_to_pending=returned)
 
 

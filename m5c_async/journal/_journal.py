@@ -430,7 +430,8 @@ class Journal:
                 "SELECT COUNT(DISTINCT p.reply_id || p.mobile || p.content) FROM replies p"
                 " JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
                 " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?)",
-                (cid, row["created"]),
+                # Wall-clock reply times have whole seconds; compare at that precision.
+                (cid, int(row["created"])),
             ).fetchone()[0]
             accepted = states.get("accepted", 0)
             delivered = by_status.get("DELIVRD", 0)

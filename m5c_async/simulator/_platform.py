@@ -400,7 +400,7 @@ class Platform:
         out: list[tuple[str, str, str, str, float]] = []
         for number in split_mobiles(wire_text(mobiles)):
             for report in account.reports_by_mobile.get(number, ()):
-                if low <= report[4] <= high:
+                if low <= int(report[4]) <= high:
                     out.append(report)
         return self._format_reports(out)
 
@@ -446,7 +446,9 @@ class Platform:
         """Repeatable reply query (§8.2); invalid numbers are filtered out."""
         wanted = {n for n in (self._numbers(wire_text(mobiles)) or [])} if mobiles else None
         items = [
-            r for r in account.replies if low <= r[4] <= high and (wanted is None or r[2] in wanted)
+            r
+            for r in account.replies
+            if low <= int(r[4]) <= high and (wanted is None or r[2] in wanted)
         ]
         return self._format_replies(items, encoding)
 
@@ -468,7 +470,7 @@ class Platform:
         rows = [
             (e.username, e.msgid, e.mobiles, e.content, int(e.at))
             for e in self.ledger
-            if e.username == name and low <= e.at <= high
+            if e.username == name and low <= int(e.at) <= high
         ]
         return format_records(rows, encoding)
 
@@ -485,7 +487,7 @@ class Platform:
             state = self.accounts[username]
             sent: Counter[str] = Counter()
             for entry in self.ledger:
-                if entry.username == username and low <= entry.at <= high:
+                if entry.username == username and low <= int(entry.at) <= high:
                     for number in entry.mobiles:
                         channel = "domestic" if len(number) == 11 else "international"
                         sent[channel] += segments(entry.content)

@@ -49,7 +49,12 @@ async def test_reports_once_and_matched_even_when_early(tmp_path: Path) -> None:
         late = DeliveryReport(msgid="12345678901234", mobile="13900000000", status="UNDELIV", at=AT)
         await journal.store_reports([late])
         await journal.store_replies(
-            [InboundReply(ext="1", reply_id="9", mobile="13800000000", content="好", at=AT)] * 2
+            [
+                InboundReply(
+                    ext="1", reply_id="9", mobile="13800000000", content="好", at=datetime.now(UTC)
+                )
+            ]
+            * 2
         )
         status = await journal.status(cid)
     assert (status.total, status.accepted, status.rejected, status.duplicates) == (2, 2, 1, 1)

@@ -1,0 +1,167 @@
+"""The m5c command end to end against the simulator over real sockets: JSON shapes, exit codes,
+and no secret in any output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from m5c_async import md5_hex
+from m5c_async.simulator import free_port
+
+USER, PASSWORD, APIKEY = "clitest", "cli-secret-pass", "fedcba9876543210fedcba9876543210"
+SECRETS = (PASSWORD, md5_hex(PASSWORD), APIKEY)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    """A two-node simulator process for the module."""
+    port = free_port(count=2)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "m5c_async",
+            "sim",
+            "--port",
+            str(port),
+            "--nodes",
+            "2",
+            "--account",
+            f"{USER}:{PASSWORD}:{APIKEY}",
+            "--report-delay",
+            "0.01",
+            "0.02",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        assert "ready" in proc.stdout.readline()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def m5c(
+    *args: str, base: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("M5C_")}
+    if base is not None:
+        environment.update(
+            M5C_USERNAME=USER, M5C_PASSWORD=PASSWORD, M5C_APIKEY=APIKEY, M5C_BASE_URL=base
+        )
+    environment.update(env or {})
+    done = subprocess.run(
+        [sys.executable, "-m", "m5c_async", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    for secret in SECRETS:
+        assert secret not in done.stdout + done.stderr, f"secret leaked by {args}"
+    return done
+
+
+def test_send_balance_records_json(sim: str) -> None:
+    """send, balance and records with --json print one JSON document each."""
+    sent = m5c(
+        "send",
+        "--mobile",
+        "13800138000,13900139000",
+        "--content",
+        "验证码 1234【测试】",
+        "--json",
+        base=sim,
+    )
+    assert sent.returncode == 0, sent.stderr
+    receipt = json.loads(sent.stdout)
+    assert len(receipt["msgid"]) == 14
+    assert receipt["accepted"] == ["13800138000", "13900139000"]
+    for fmt in ("json", "xml", "soap"):
+        assert (
+            m5c(
+                "send",
+                "--mobile",
+                "13700137000",
+                "--content",
+                "x",
+                "--format",
+                fmt,
+                "--json",
+                base=sim,
+            ).returncode
+            == 0
+        )
+    balance = json.loads(m5c("balance", "--json", base=sim).stdout)
+    assert int(balance["total"]) - int(balance["remaining"]) == 5
+    records = json.loads(m5c("records", "--json", base=sim).stdout)
+    assert len(records) == 4
+    assert records[0]["content"] == "验证码 1234【测试】"
+    human = m5c("balance", base=sim)
+    assert human.stdout.strip().endswith("/10000000")
+
+
+def test_blacklist_reports_and_billing(sim: str) -> None:
+    """The other endpoints answer in JSON."""
+    check = json.loads(m5c("blacklist", "check", "18600000001", "--json", base=sim).stdout)
+    assert check["listed"] is False
+    removed = m5c("blacklist", "remove", "18600000001", "--json", base=sim)
+    assert removed.returncode == 5
+    assert "Non black number" in removed.stderr
+    assert isinstance(json.loads(m5c("reports", "--json", base=sim).stdout), list)
+    billing = json.loads(m5c("billing", "--json", base=sim).stdout)
+    assert billing[0]["username"] == USER
+
+
+def test_exit_codes(sim: str, tmp_path: Path) -> None:
+    """Usage 2, account 3, transport 4; one line on stderr."""
+    missing = m5c("balance")
+    assert missing.returncode == 2
+    assert "credentials missing" in missing.stderr
+    bad = m5c("send", "--mobile", "123", "--content", "x", base=sim)
+    assert bad.returncode == 2
+    wrong = m5c("balance", base=sim, env={"M5C_APIKEY": "0" * 32})
+    assert wrong.returncode == 3
+    assert wrong.stderr.count("\n") == 1
+    dead = m5c("balance", base=f"http://127.0.0.1:{free_port()}")
+    assert dead.returncode == 4
+    assert m5c("campaign", "status", "--journal", str(tmp_path / "none.db")).returncode == 2
+
+
+def test_campaign_run_status_with_journal(sim: str, tmp_path: Path) -> None:
+    """A journaled campaign from a file, its status, and a dry run that sends nothing."""
+    numbers = tmp_path / "n.txt"
+    numbers.write_text("\n".join(f"135{i:08d}" for i in range(60)) + "\nbad\n")
+    journal = tmp_path / "c.db"
+    dry = m5c(
+        "campaign",
+        "run",
+        "--content",
+        "hi",
+        "--numbers",
+        str(numbers),
+        "--dry-run",
+        "--json",
+        base=sim,
+    )
+    assert json.loads(dry.stdout)["messages"] == 60
+    run = m5c(
+        "campaign", "run", "--profile", "notification", "--content", "hi【签名】",
+        "--numbers", str(numbers), "--journal", str(journal), "--packet-size", "10", "--json",
+        base=sim,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["accepted"] == 60
+    status = json.loads(m5c("campaign", "status", "--journal", str(journal), "--json").stdout)
+    assert {"accepted", "delivered", "undelivered", "pending"} <= status.keys()
+    assert (status["accepted"], status["pending"], status["rejected"]) == (60, 0, 1)
