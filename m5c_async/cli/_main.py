@@ -118,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sim", help="serve the simulated platform")
     add_arguments(p)
 
+    p = sub.add_parser("bench", help="run a benchmark of benchmarks/ (source checkout)")
+    p.add_argument("name", choices=["goodput", "ceiling", "memory", "failover", "sim_load"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
+
     p = sub.add_parser("demo", help="the main job: a campaign against the embedded simulator")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.add_argument("--numbers", type=int, default=20_000)
@@ -373,6 +377,16 @@ async def _webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks"
+    script = folder / ("sim_load.py" if args.name == "sim_load" else f"bench_{args.name}.py")
+    if not script.exists():
+        raise _Usage(f"{script.name} ships with the source tree, not the installed package")
+    return subprocess.run([sys.executable, str(script), *args.rest], check=False).returncode
+
+
 def _run(
     function: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
 ) -> int:
@@ -389,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             anyio.run(serve_from_args, args)
             return 0
+        if args.command == "bench":
+            return _bench(args)
         if args.command == "demo":
             from ._demo import run_demo
 
