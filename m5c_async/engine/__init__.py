@@ -17,6 +17,7 @@ from ._model import (
 )
 from ._pacer import LocalPacer, Pacer
 from ._preflight import PreflightReport, preflight
+from ._redis_pacer import RedisPacer
 
 __all__ = [
     "Campaign",
@@ -33,6 +34,7 @@ __all__ = [
     "Packet",
     "PacketOutcome",
     "PreflightReport",
+    "RedisPacer",
     "SendEngine",
     "preflight",
 ]

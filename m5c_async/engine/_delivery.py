@@ -118,7 +118,11 @@ class Deliverer:
         stats.requests += 1
         stats.in_flight += 1
         try:
-            receipt = await self._send(packet)
+            if self.pacer.shared:
+                async with self.pacer.slot():
+                    receipt = await self._send(packet)
+            else:
+                receipt = await self._send(packet)
         except ThrottledError:
             stats.throttled += 1
             stats.retried += len(packet)

@@ -16,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Protocol
 
 import anyio
@@ -26,7 +27,13 @@ __all__ = ["LocalPacer", "Pacer"]
 
 
 class Pacer(Protocol):
-    """What the engine needs of a pacer: local (this module) or shared (Redis)."""
+    """What the engine needs of a pacer: local (this module) or shared (Redis).
+
+    A ``shared`` pacer also caps requests in flight across processes with ``slot()``; a local
+    one leaves that to the engine's worker count.
+    """
+
+    shared: bool
 
     @property
     def rate(self) -> float:
@@ -45,9 +52,13 @@ class Pacer(Protocol):
         """The platform accepted a request."""
         ...
 
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold one request slot (shared pacers only)."""
+        ...
+
 
 class LocalPacer:
-    """A pacer for one process.
+    """A pacer for one process (the engine's workers bound its requests in flight).
 
     Example:
         >>> pacer = LocalPacer(rate=600)
@@ -74,6 +85,12 @@ class LocalPacer:
         self._clock = clock
         self._sleep = sleep
         self._last_change = float("-inf")
+
+    shared = False
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """No shared slots: the engine's worker count is the cap."""
+        return nullcontext()
 
     @property
     def rate(self) -> float:

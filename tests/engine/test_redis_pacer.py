@@ -1,0 +1,150 @@
+"""The Redis pacer against a real redis-server on loopback (started and stopped here)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import anyio
+import pytest
+import redis.asyncio as aioredis
+
+from m5c_async import AsyncClient
+from m5c_async.engine import Campaign, EngineConfig, RedisPacer, SendEngine
+from m5c_async.simulator import AccountConfig, PlatformSettings, free_port, run_simulator
+from tests.conftest import APIKEY, PASSWORD
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free loopback port (Debian's package; .ci/run installs it)."""
+    server = shutil.which("redis-server")
+    assert server, "redis-server is required: apt-get install redis-server"
+    port = free_port()
+    with subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    import redis
+
+                    with redis.Redis(port=port) as probe:
+                        probe.ping()
+                    break
+                except Exception:
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def pacer(url: str, key: str, **kw: float) -> RedisPacer:
+    options = {"rate": 200.0, "concurrency": 2, "tolerance": 0.2}
+    options.update(kw)
+    return RedisPacer(aioredis.from_url(url), key=key, **options)  # type: ignore[arg-type]
+
+
+async def test_two_pacers_share_one_rate(redis_url: str) -> None:
+    """Two processes' worth of pacers on one key admit the shared rate, not twice it."""
+    a, b = pacer(redis_url, "t1"), pacer(redis_url, "t1")
+    admitted = 0
+    start = anyio.current_time()
+
+    async def user(p: RedisPacer) -> None:
+        nonlocal admitted
+        while True:
+            await p.acquire(1)
+            if anyio.current_time() - start >= 1.0:
+                return
+            admitted += 1
+
+    async with anyio.create_task_group() as tg:
+        for p in (a, b, a, b):
+            tg.start_soon(user, p)
+    await a.aclose()
+    await b.aclose()
+    assert 200 * 0.9 <= admitted <= 200 * 1.0 + 200 * 0.2 + 4
+
+
+async def test_big_packet_is_booked_then_paid_for(redis_url: str) -> None:
+    """1,000 messages at 100/s go at once; the next booking waits out ~9.8 s."""
+    p = pacer(redis_url, "t2", rate=100)
+    with anyio.fail_after(1):
+        await p.acquire(1000)
+    with anyio.move_on_after(0.5) as scope:
+        await p.acquire(1)
+    await p.aclose()
+    assert scope.cancelled_caught
+
+
+async def test_slots_cap_and_expire(redis_url: str) -> None:
+    """At most `concurrency` slots across pacers; a crashed holder's lease expires."""
+    a, b = pacer(redis_url, "t3", lease=0.5), pacer(redis_url, "t3", lease=0.5)
+    async with a.slot(), b.slot():
+        with anyio.move_on_after(0.2) as scope:
+            async with a.slot():
+                pass
+        assert scope.cancelled_caught
+    async with a.slot():
+        pass
+    # A holder that never releases (a killed process): its lease frees the slot.
+    await a._call(a._slot, ["t3:slots"], [2, 0.3, "ghost-1"])
+    await a._call(a._slot, ["t3:slots"], [2, 0.3, "ghost-2"])
+    with anyio.fail_after(2):
+        async with b.slot():
+            pass
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_unreachable_redis_fails_closed() -> None:
+    """No Redis: nothing is admitted; failures are counted."""
+    p = RedisPacer(
+        aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0"),
+        key="t4",
+        rate=100,
+        concurrency=1,
+        retry_interval=0.05,
+    )
+    with anyio.move_on_after(0.5) as scope:
+        await p.acquire(1)
+    await p.aclose()
+    assert scope.cancelled_caught
+    assert p.failures >= 2
+
+
+async def test_two_engines_on_one_account_are_never_throttled(redis_url: str) -> None:
+    """Two engines (as two processes would) share the account's cap through Redis."""
+    account = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY, rate=200)
+    async with run_simulator([account], nodes=1, settings=PlatformSettings(reports=False)) as sim:
+
+        async def one(offset: int) -> None:
+            async with AsyncClient(
+                username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls
+            ) as client:
+                shared = pacer(redis_url, "t5", rate=200, concurrency=20, tolerance=0.5)
+                engine = SendEngine(
+                    client,
+                    EngineConfig(rate=200, packet_size=1, concurrency=20),
+                    pacer=shared,
+                    hooks=[],
+                )
+                numbers = [f"133{i:08d}" for i in range(offset, offset + 250)]
+                result = await engine.run_campaign(Campaign(numbers=numbers, content="x"))
+                await shared.aclose()
+                assert result.accepted == 250
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one, 0)
+            tg.start_soon(one, 1000)
+        ledger = Counter(m for e in sim.platform.ledger for m in e.mobiles)
+        assert sim.platform.stats.throttled == 0
+    assert len(ledger) == 500
+    assert set(ledger.values()) == {1}
