@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--packet-size", type=int)
     p.add_argument("--rate", type=float)
     p.add_argument("--dry-run", action="store_true", help="pre-flight only; send nothing")
+    p.add_argument("--redis", help="redis://... to share the account's caps with other processes")
     _add_common(p)
 
     p = sub.add_parser("webhook", help="receive pushed reports and replies")
@@ -289,6 +290,7 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
     from ._progress import ProgressHooks
 
     hooks = ProgressHooks()
+    pacer = _redis_pacer(args, sms, config)
 
     async def work() -> Any:
         if args.journal is not None:
@@ -296,13 +298,35 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
 
             async with Journal(args.journal) as journal:
                 _, result = await run_campaign(
-                    sms, journal, campaign, config, source=args.numbers, hooks=[hooks]
+                    sms, journal, campaign, config, source=args.numbers, hooks=[hooks], pacer=pacer
                 )
                 return result
-        return await SendEngine(sms, config, hooks=[hooks]).run_campaign(campaign)
+        return await SendEngine(sms, config, hooks=[hooks], pacer=pacer).run_campaign(campaign)
 
-    result = await _maybe_progress(args, hooks, sms, report.messages, work)
+    try:
+        result = await _maybe_progress(args, hooks, sms, report.messages, work)
+    finally:
+        if pacer is not None:
+            await pacer.aclose()
     return _report_result(args, result)
+
+
+def _redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any:
+    if not getattr(args, "redis", None):
+        return None
+    import redis.asyncio as aioredis
+
+    from ..engine import RedisPacer
+    from ..protocol import PROFILES
+
+    profile = PROFILES[config.profile]
+    return RedisPacer(
+        aioredis.from_url(args.redis),
+        key=f"m5c:{sms.username}:{profile.kind.value}",
+        rate=config.rate or profile.rate,
+        concurrency=config.concurrency or profile.concurrency,
+        tolerance=config.tolerance,
+    )
 
 
 async def _maybe_progress(

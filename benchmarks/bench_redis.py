@@ -1,0 +1,112 @@
+"""Four processes on one account: local pacers against the Redis-shared pacer.
+
+Each variant runs four ``m5c campaign run`` processes at once against one simulator enforcing
+the notification cap (600 msg/s), with enough numbers for ``--seconds`` at the cap together.
+Target (issue 8): with the shared pacer, zero throttle replies and an aggregate rate ≥ 97% of
+the cap; with local pacers, the throttle replies are counted.
+
+    .venv/bin/python benchmarks/bench_redis.py --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ACCOUNT, chart, free_port, simulator, stats, write
+
+PROCESSES = 4
+CAP = 600
+
+
+def _variant(
+    base: list[str], folder: Path, seconds: float, redis_url: str | None
+) -> dict[str, object]:
+    per_process = int(CAP * seconds / PROCESSES)
+    env = dict(os.environ)
+    env.update(
+        M5C_USERNAME=ACCOUNT.username,
+        M5C_PASSWORD=ACCOUNT.password,
+        M5C_APIKEY=ACCOUNT.apikey,
+        M5C_BASE_URL=",".join(base),
+    )
+    procs = []
+    offset = 0 if redis_url is None else 50_000_000
+    for k in range(PROCESSES):
+        numbers = folder / f"n{k}-{redis_url is not None}.txt"
+        start = offset + k * per_process
+        numbers.write_text("".join(f"13{i:09d}\n" for i in range(start, start + per_process)))
+        command = [
+            sys.executable, "-m", "m5c_async", "campaign", "run", "--profile", "notification",
+            "--content", "共享限速【测试】", "--numbers", str(numbers), "--packet-size", "1",
+            "--json",
+        ]  # fmt: skip
+        if redis_url:
+            command += ["--redis", redis_url]
+        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
+    t0 = time.monotonic()
+    results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    wall = time.monotonic() - t0
+    return {"wall": wall, "results": results}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    server = shutil.which("redis-server")
+    if not server:
+        print("redis-server is required (apt-get install redis-server)", file=sys.stderr)
+        return 2
+    port = free_port()
+    redis_proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    figures: dict[str, dict[str, object]] = {}
+    try:
+        time.sleep(0.5)
+        with tempfile.TemporaryDirectory() as folder:
+            for name, url in (("local", None), ("redis", f"redis://127.0.0.1:{port}/0")):
+                with simulator(["--no-reports"], nodes=1) as base:
+                    run = _variant(base, Path(folder), args.seconds, url)
+                    s = stats(base[0])
+                    per_second = [
+                        v for _, v in sorted(s["per_second"].items(), key=lambda kv: int(kv[0]))
+                    ]
+                    steady = per_second[1:-1]
+                    figures[name] = {
+                        "messages": int(CAP * args.seconds),
+                        "accepted": s["accepted"],
+                        "throttled_replies": s["throttled"],
+                        "duplicates": s["duplicates"],
+                        "steady_rate_msg_per_s": round(sum(steady) / max(len(steady), 1), 1),
+                        "aggregate_pct_of_cap": round(
+                            100 * sum(steady) / max(len(steady), 1) / CAP, 2
+                        ),
+                        "wall_seconds": round(float(run["wall"]), 1),  # type: ignore[arg-type]
+                    }
+                    chart(
+                        f"redis_{name}",
+                        {"accepted": s["per_second"]},
+                        f"4 processes, {name} pacers",
+                        CAP,
+                    )
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+    write("redis", {"benchmark": "4 processes on one account", "cap": CAP, **figures})
+    shared = figures["redis"]
+    ok = shared["throttled_replies"] == 0 and float(shared["aggregate_pct_of_cap"]) >= 97  # type: ignore[arg-type]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
