@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +166,43 @@ def test_campaign_run_status_with_journal(sim: str, tmp_path: Path) -> None:
     status = json.loads(m5c("campaign", "status", "--journal", str(journal), "--json").stdout)
     assert {"accepted", "delivered", "undelivered", "pending"} <= status.keys()
     assert (status["accepted"], status["pending"], status["rejected"]) == (60, 0, 1)
+
+
+def test_webhook_serve_prints_json_lines() -> None:
+    """m5c webhook serve --json prints each received record as one JSON object per line."""
+    import httpx
+
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", "webhook", "serve", "--port", str(port), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            assert proc.stdout is not None
+            assert "ready" in proc.stderr.readline()
+            data = (
+                "12345678901234,13800138000,DELIVRD,1462880473;"
+                "12345678901234,13900139000,UNDELIV,1462880474"
+            )
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    answer = httpx.post(f"http://127.0.0.1:{port}/reports", data={"data": data})
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            assert answer.text == "success"
+            bad = httpx.post(f"http://127.0.0.1:{port}/reports", data={"data": "1,2"})
+            assert bad.status_code == 400
+            lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert [(x["kind"], x["mobile"], x["status"]) for x in lines] == [
+        ("report", "13800138000", "DELIVRD"),
+        ("report", "13900139000", "UNDELIV"),
+    ]
