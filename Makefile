@@ -28,8 +28,9 @@ docs: $(STAMP)
 
 test: lint typecheck unit docs
 
-# The reliability run: the kill-and-resume proof with 20 SIGKILLs.
+# The reliability run: the full fault matrix and the kill-and-resume proof with 20 SIGKILLs.
 chaos: $(STAMP)
+	M5C_CHAOS=1 $(BIN)/python -m pytest -q -s tests/reliability/test_fault_matrix.py
 	M5C_KILLS=20 $(BIN)/python -m pytest -q -s tests/journal/test_kill_resume.py
 
 demo: $(STAMP)

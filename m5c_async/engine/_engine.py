@@ -179,6 +179,17 @@ class SendEngine:
             async with queue:
                 async for packet in packets:
                     if self.deliverer.stopping:
+                        # Taken from the source but never queued: it gets its outcome too.
+                        self.stats.pending += len(packet)
+                        await emit(
+                            PacketOutcome(
+                                kind=OutcomeKind.PENDING,
+                                packet_id=packet.id,
+                                numbers=packet.numbers,
+                                error=self.deliverer.stopped_by,
+                                attempts=0,
+                            )
+                        )
                         break
                     await self._budget.acquire(len(packet))
                     self.stats.submitted += len(packet)
