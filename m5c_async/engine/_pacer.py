@@ -23,7 +23,7 @@ import anyio
 
 from .._gcra import Gcra
 
-__all__ = ["LocalPacer", "Pacer"]
+__all__ = ["Aimd", "LocalPacer", "Pacer"]
 
 
 class Pacer(Protocol):
@@ -57,6 +57,42 @@ class Pacer(Protocol):
         ...
 
 
+class Aimd:
+    """The pacing factor: halved at each throttle (floor ``min_factor``), raised by ``increase``
+    for each clean ``recover_every`` seconds, up to 1."""
+
+    def __init__(
+        self,
+        *,
+        min_factor: float = 0.05,
+        increase: float = 0.05,
+        recover_every: float = 1.0,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
+        self.factor = 1.0
+        self.min_factor = min_factor
+        self.increase = increase
+        self.recover_every = recover_every
+        self._clock = clock
+        self._last_change = float("-inf")
+
+    def decrease(self) -> None:
+        """Multiplicative decrease."""
+        self.factor = max(self.min_factor, self.factor / 2)
+        self._last_change = self._clock()
+
+    def recover(self) -> bool:
+        """Additive increase when due; returns True when the factor changed."""
+        if self.factor >= 1.0:
+            return False
+        now = self._clock()
+        if now - self._last_change < self.recover_every:
+            return False
+        self.factor = min(1.0, self.factor + self.increase)
+        self._last_change = now
+        return True
+
+
 class LocalPacer:
     """A pacer for one process (the engine's workers bound its requests in flight).
 
@@ -77,14 +113,12 @@ class LocalPacer:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.base_rate = float(rate)
-        self.factor = 1.0
-        self.min_factor = min_factor
-        self.increase = increase
-        self.recover_every = recover_every
+        self.aimd = Aimd(
+            min_factor=min_factor, increase=increase, recover_every=recover_every, clock=clock
+        )
         self._gcra = Gcra(rate=rate, tolerance=tolerance)
         self._clock = clock
         self._sleep = sleep
-        self._last_change = float("-inf")
 
     shared = False
 
@@ -95,7 +129,7 @@ class LocalPacer:
     @property
     def rate(self) -> float:
         """The current pacing rate."""
-        return self.base_rate * self.factor
+        return self.base_rate * self.aimd.factor
 
     async def acquire(self, n: int) -> None:
         """Book ``n`` messages and sleep until they may go."""
@@ -105,16 +139,10 @@ class LocalPacer:
 
     def throttled(self) -> None:
         """Multiplicative decrease."""
-        self.factor = max(self.min_factor, self.factor / 2)
+        self.aimd.decrease()
         self._gcra.set_rate(self.rate)
-        self._last_change = self._clock()
 
     def succeeded(self) -> None:
         """Additive increase, at most once per ``recover_every`` seconds."""
-        if self.factor >= 1.0:
-            return
-        now = self._clock()
-        if now - self._last_change >= self.recover_every:
-            self.factor = min(1.0, self.factor + self.increase)
+        if self.aimd.recover():
             self._gcra.set_rate(self.rate)
-            self._last_change = now

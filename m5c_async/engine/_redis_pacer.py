@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import anyio
 
+from ._pacer import Aimd
+
 __all__ = ["RedisPacer"]
 
 log = logging.getLogger("m5c_async.engine")
@@ -94,14 +96,11 @@ class RedisPacer:
         self.lease = lease
         self.retry_interval = retry_interval
         self.slot_poll = slot_poll
-        self.min_factor = min_factor
-        self.increase = increase
-        self.recover_every = recover_every
-        self.factor = 1.0
+        self.aimd = Aimd(
+            min_factor=min_factor, increase=increase, recover_every=recover_every, clock=clock
+        )
         self.failures = 0
         self._sleep = sleep
-        self._clock = clock
-        self._last_change = float("-inf")
         self._gcra = redis.register_script(_GCRA)
         self._slot = redis.register_script(_SLOT)
 
@@ -110,7 +109,7 @@ class RedisPacer:
     @property
     def rate(self) -> float:
         """The current pacing rate of this process's bookings."""
-        return self.base_rate * self.factor
+        return self.base_rate * self.aimd.factor
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script, failing closed: retry until Redis answers."""
@@ -165,14 +164,8 @@ class RedisPacer:
 
     def throttled(self) -> None:
         """Multiplicative decrease of this process's rate."""
-        self.factor = max(self.min_factor, self.factor / 2)
-        self._last_change = self._clock()
+        self.aimd.decrease()
 
     def succeeded(self) -> None:
         """Additive increase, at most once per ``recover_every`` seconds."""
-        if self.factor >= 1.0:
-            return
-        now = self._clock()
-        if now - self._last_change >= self.recover_every:
-            self.factor = min(1.0, self.factor + self.increase)
-            self._last_change = now
+        self.aimd.recover()

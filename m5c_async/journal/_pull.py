@@ -8,7 +8,8 @@ repeatable queries (``reports_for``, ``replies_between``) are the way back (docs
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import anyio
 
@@ -19,6 +20,26 @@ from ._journal import Journal
 __all__ = ["pull_replies", "pull_reports"]
 
 log = logging.getLogger("m5c_async.journal")
+T = TypeVar("T")
+
+
+async def _pull(
+    fetch: Callable[[], Awaitable[Sequence[T]]],
+    store: Callable[[Sequence[T]], Awaitable[int]],
+    what: str,
+    interval: float,
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
+    while True:
+        try:
+            batch = await fetch()
+        except M5CError as exc:
+            log.warning("%s pull failed: %s", what, exc.message)
+            batch = []
+        if batch:
+            await store(batch)
+            continue
+        await sleep(interval)
 
 
 async def pull_reports(
@@ -28,17 +49,8 @@ async def pull_reports(
     interval: float = 5.0,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> None:
-    """Pull delivery reports into the journal until cancelled; back off when none come."""
-    while True:
-        try:
-            reports = await client.reports()
-        except M5CError as exc:
-            log.warning("report pull failed: %s", exc.message)
-            reports = []
-        if reports:
-            await journal.store_reports(reports)
-            continue
-        await sleep(interval)
+    """Pull delivery reports into the journal until cancelled; wait ``interval`` when none."""
+    await _pull(client.reports, journal.store_reports, "report", interval, sleep)
 
 
 async def pull_replies(
@@ -49,13 +61,4 @@ async def pull_replies(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> None:
     """Pull handset replies into the journal until cancelled."""
-    while True:
-        try:
-            replies = await client.replies()
-        except M5CError as exc:
-            log.warning("reply pull failed: %s", exc.message)
-            replies = []
-        if replies:
-            await journal.store_replies(replies)
-            continue
-        await sleep(interval)
+    await _pull(client.replies, journal.store_replies, "reply", interval, sleep)

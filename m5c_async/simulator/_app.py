@@ -122,6 +122,16 @@ class NodeApp:
     def _auth(self, fields: dict[str, str], client_ip: str) -> AccountState | str:
         return self.platform.auth_fields(fields, client_ip)
 
+    async def _account(
+        self, fields: dict[str, str], client_ip: str, send: Send, encoding: Encoding | None
+    ) -> AccountState | None:
+        """The authenticated account, or None after answering the error reply."""
+        account = self._auth(fields, client_ip)
+        if isinstance(account, str):
+            await self._text(send, account, encoding)
+            return None
+        return account
+
     def _guarded(self, account: AccountState, act: Callable[[], str]) -> str | None:
         """Apply the concurrency cap, run the send, and decide whether to drop its reply.
 
@@ -167,9 +177,8 @@ class NodeApp:
             await self._text(send, exc.reply, Encoding.UTF8)
             return
         encoding = wire_encoding(fields.get("encode"))
-        account = self._auth(fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, encoding)
+        account = await self._account(fields, ip, send, encoding)
+        if account is None:
             return
         reply = self._guarded(
             account,
@@ -194,9 +203,8 @@ class NodeApp:
             await self._text(send, exc.reply, Encoding.UTF8)
             return
         encoding = wire_encoding(account_fields.get("encode"))
-        account = self._auth(account_fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, encoding)
+        account = await self._account(account_fields, ip, send, encoding)
+        if account is None:
             return
         rows = [(i.mobile, i.content, wire_text(i.start_time)) for i in items]
         reply = self._guarded(
@@ -250,9 +258,8 @@ class NodeApp:
         self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
     ) -> None:
         encoding = wire_encoding(fields.get("encode")) or Encoding.UTF8
-        account = self._auth(fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, encoding)
+        account = await self._account(fields, ip, send, encoding)
+        if account is None:
             return
         action = fields.get("action", "")
         if action in ("record", "billing"):
@@ -272,9 +279,8 @@ class NodeApp:
     async def _recv(
         self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
     ) -> None:
-        account = self._auth(fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, Encoding.UTF8)
+        account = await self._account(fields, ip, send, Encoding.UTF8)
+        if account is None:
             return
         if any(k in fields for k in ("from", "to", "mobile")):
             window = _window(fields)
@@ -292,9 +298,8 @@ class NodeApp:
         self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
     ) -> None:
         encoding = wire_encoding(fields.get("encode")) or Encoding.UTF8
-        account = self._auth(fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, encoding)
+        account = await self._account(fields, ip, send, encoding)
+        if account is None:
             return
         if fields.get("action") == "queryByCondition":
             window = _window(fields)
@@ -311,9 +316,8 @@ class NodeApp:
     async def _black(
         self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
     ) -> None:
-        account = self._auth(fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, Encoding.UTF8)
+        account = await self._account(fields, ip, send, Encoding.UTF8)
+        if account is None:
             return
         mobile = fields.get("mobile", "")
         action = fields.get("action", "check")
@@ -328,9 +332,8 @@ class NodeApp:
     async def _bind(
         self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
     ) -> None:
-        account = self._auth(fields, ip)
-        if isinstance(account, str):
-            await self._text(send, account, Encoding.UTF8)
+        account = await self._account(fields, ip, send, Encoding.UTF8)
+        if account is None:
             return
         await self._text(send, self.platform.bind(account, fields.get("ip", "")), Encoding.UTF8)
 
