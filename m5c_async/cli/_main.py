@@ -35,6 +35,14 @@ from ..protocol import BatchItem, BusinessType, PushFormat, SendFormat
 __all__ = ["main"]
 
 EXIT_USAGE, EXIT_ACCOUNT, EXIT_TRANSPORT, EXIT_PROVIDER, EXIT_OTHER = 2, 3, 4, 5, 1
+#: The first matching class gives the exit code and the message's prefix.
+_EXITS: tuple[tuple[type[M5CError], int, str], ...] = (
+    (InvalidRequestError, EXIT_USAGE, ""),
+    (AccountError, EXIT_ACCOUNT, "account error: "),
+    (TransportError, EXIT_TRANSPORT, "transport error: "),
+    (ProviderError, EXIT_PROVIDER, "platform error: "),
+    (M5CError, EXIT_OTHER, ""),
+)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -445,21 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as exc:
         print(f"m5c: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except InvalidRequestError as exc:
-        print(f"m5c: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE
-    except AccountError as exc:
-        print(f"m5c: account error: {exc.message}", file=sys.stderr)
-        return EXIT_ACCOUNT
-    except TransportError as exc:
-        print(f"m5c: transport error: {exc.message}", file=sys.stderr)
-        return EXIT_TRANSPORT
-    except ProviderError as exc:
-        print(f"m5c: platform error: {exc.message}", file=sys.stderr)
-        return EXIT_PROVIDER
     except M5CError as exc:
-        print(f"m5c: {exc.message}", file=sys.stderr)
-        return EXIT_OTHER
+        code, prefix = next((c, p) for kind, c, p in _EXITS if isinstance(exc, kind))
+        print(f"m5c: {prefix}{exc.message}", file=sys.stderr)
+        return code
     except KeyError as exc:
         print(f"m5c: not found: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return EXIT_USAGE
