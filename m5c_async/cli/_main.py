@@ -134,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: a campaign against the embedded simulator")
     p.add_argument("--out", type=Path, default=Path("demo-output"))
     p.add_argument("--numbers", type=int, default=20_000)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     return parser
 
 
@@ -441,7 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from ._demo import run_demo
 
-            anyio.run(lambda: run_demo(args.out, numbers=args.numbers))
+            summary = anyio.run(lambda: run_demo(args.out, numbers=args.numbers))
+            if args.json:
+                sys.stdout.write(orjson.dumps(summary).decode() + "\n")
             return 0
         if args.command == "webhook":
             return _run(_webhook, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--scenario", type=Path, help="a JSON or TOML timeline of faults")
     parser.add_argument("--down", action="append", default=[], help="start with this node down")
+    parser.add_argument("--json", action="store_true", help="the readiness line as JSON")
 
 
 def _accounts(args: argparse.Namespace) -> list[AccountConfig]:
@@ -58,11 +60,16 @@ def _accounts(args: argparse.Namespace) -> list[AccountConfig]:
         accounts += load_accounts(args.accounts)
     if not accounts:
         accounts = [DEMO_ACCOUNT]
-        print(
-            f"no account given; serving the demo account: username={DEMO_ACCOUNT.username} "
-            f"password={DEMO_ACCOUNT.password} apikey={DEMO_ACCOUNT.apikey}",
-            flush=True,
-        )
+        demo = {
+            "username": DEMO_ACCOUNT.username,
+            "password": DEMO_ACCOUNT.password,
+            "apikey": DEMO_ACCOUNT.apikey,
+        }
+        if getattr(args, "json", False):
+            print(json.dumps({"event": "demo-account", **demo}), flush=True)
+        else:
+            shown = " ".join(f"{k}={v}" for k, v in demo.items())
+            print(f"no account given; serving the demo account: {shown}", flush=True)
     overrides = {
         "rate": args.rate,
         "concurrency": args.concurrency,

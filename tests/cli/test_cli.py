@@ -206,3 +206,22 @@ def test_webhook_serve_prints_json_lines() -> None:
         ("report", "13800138000", "DELIVRD"),
         ("report", "13900139000", "UNDELIV"),
     ]
+
+
+def test_sim_json_lines() -> None:
+    """m5c sim --json prints its start-up lines as JSON objects."""
+    port = free_port(count=1)
+    with subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", "sim", "--port", str(port), "--nodes", "1", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            demo = json.loads(proc.stdout.readline())
+            ready = json.loads(proc.stdout.readline())
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert demo["event"] == "demo-account"
+    assert ready == {"event": "ready", "nodes": {"qingdao": f"http://127.0.0.1:{port}"}}
