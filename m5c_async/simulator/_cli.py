@@ -99,10 +99,11 @@ async def serve_from_args(args: argparse.Namespace) -> None:
     for node in args.down:
         server.faults[node].down = True
     async with server.running():
-        urls = " ".join(
-            f"{n}={u}" for n, u in zip(server.node_names, server.base_urls, strict=True)
-        )
-        print(f"m5c simulator ready: {urls}", flush=True)
+        pairs = list(zip(server.node_names, server.base_urls, strict=True))
+        if getattr(args, "json", False):
+            print(json.dumps({"event": "ready", "nodes": dict(pairs)}), flush=True)
+        else:
+            print(f"m5c simulator ready: {' '.join(f'{n}={u}' for n, u in pairs)}", flush=True)
         await anyio.sleep_forever()
 
 
