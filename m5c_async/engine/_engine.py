@@ -420,6 +420,7 @@ class SendEngine:
             per_node=dict(s.per_node),
             seconds=self.clock() - s.started,
             stopped_by=self.deliverer.stopped_by,
+            pacer_failures=int(getattr(self.pacer, "failures", 0)),
         )
 
     def stop(self) -> None:

@@ -247,6 +247,8 @@ class CampaignResult:
     per_node: dict[str, int]
     seconds: float
     stopped_by: M5CError | None = None
+    pacer_failures: int = 0
+    """Times a shared pacer could not reach its store (Redis) and held sends back."""
 
     @property
     def complete(self) -> bool:

@@ -115,9 +115,17 @@ async def test_unreachable_redis_fails_closed() -> None:
     )
     with anyio.move_on_after(0.5) as scope:
         await p.acquire(1)
-    await p.aclose()
     assert scope.cancelled_caught
     assert p.failures >= 2
+    # The engine's result carries the count, so progress and logs can say so.
+    from m5c_async.engine import SendEngine as Engine
+
+    async with AsyncClient(
+        username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=["http://127.0.0.1:9"]
+    ) as c:
+        engine = Engine(c, pacer=p, hooks=[])
+        assert engine._result().pacer_failures == p.failures
+    await p.aclose()
 
 
 async def test_two_engines_on_one_account_are_never_throttled(redis_url: str) -> None:
