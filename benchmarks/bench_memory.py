@@ -69,7 +69,7 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--numbers", type=int, default=5_000_000)
-    parser.add_argument("--packet-size", type=int, default=1_000)
+    parser.add_argument("--packet-size", type=int, default=10_000)
     parser.add_argument("--dedupe", action="store_true", help="exact in-memory de-duplication")
     args = parser.parse_args()
     lifted = [

@@ -196,6 +196,9 @@ class Campaign:
             raise ValueError("give numbers and content, or messages")
 
 
+RATE_WINDOW = 5.0
+
+
 @dataclass(slots=True)
 class EngineStats:
     """Live counters for progress bars; messages unless said otherwise."""
@@ -221,12 +224,20 @@ class EngineStats:
         self.accepted += count
         self.per_node[node] += count
         self._recent.append((now, count))
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        # Only the last RATE_WINDOW seconds matter; without this the deque grows per packet
+        # whenever nobody reads the rate.
+        recent = self._recent
+        while recent and recent[0][0] < now - RATE_WINDOW:
+            recent.popleft()
 
     def rate(self, now: float, window: float = 5.0) -> float:
-        """Accepted messages a second over the last ``window`` seconds."""
-        recent = self._recent
-        while recent and recent[0][0] < now - window:
-            recent.popleft()
+        """Accepted messages a second over the last ``window`` seconds (at most 5)."""
+        window = min(window, RATE_WINDOW)
+        self._prune(now)
+        recent = [(t, c) for t, c in self._recent if t >= now - window]
         span = min(window, max(now - self.started, 1e-9))
         return sum(c for _, c in recent) / span
 
