@@ -107,7 +107,14 @@ class Journal:
             cursor = conn.execute(
                 "INSERT INTO campaigns (name, content, profile, source, settings, created)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (campaign.name, campaign.content, profile, source, json.dumps(settings or {}), now),
+                (
+                    campaign.name,
+                    campaign.content,
+                    profile,
+                    source,
+                    json.dumps({**(settings or {}), "ext": campaign.ext}),
+                    now,
+                ),
             )
             return int(cursor.lastrowid or 0)
 
@@ -408,6 +415,7 @@ class Journal:
         """Counts by state, with delivery reports matched by msgid + mobile."""
         row = await self.campaign(campaign_id)
         cid = row["id"]
+        ext = row["settings"].get("ext")
 
         def read(conn: sqlite3.Connection) -> CampaignStatus:
             states = dict(
@@ -429,9 +437,12 @@ class Journal:
             replies = conn.execute(
                 "SELECT COUNT(DISTINCT p.reply_id || p.mobile || p.content) FROM replies p"
                 " JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
-                " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?)",
-                # Wall-clock reply times have whole seconds; compare at that precision.
-                (cid, int(row["created"])),
+                " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?)"
+                " AND (? IS NULL OR p.ext = ?)",
+                # Wall-clock reply times have whole seconds; compare at that precision. A
+                # campaign sent with an extension number only counts replies to that number
+                # (§8: match by ext + mobile + date).
+                (cid, int(row["created"]), ext, ext),
             ).fetchone()[0]
             accepted = states.get("accepted", 0)
             delivered = by_status.get("DELIVRD", 0)

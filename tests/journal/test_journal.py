@@ -114,6 +114,32 @@ async def test_campaign_with_push_to_the_receiver_stores_every_report_once(tmp_p
     assert receiver.received["report"] == 300
 
 
+async def test_replies_match_the_campaign_ext(tmp_path: Path) -> None:
+    """With an ext, only replies to that extension number count for the campaign."""
+    async with Journal(tmp_path / "e.db") as journal:
+        campaign = Campaign(numbers=["13800000000"], content="x", ext="77")
+        cid = await journal.create(campaign, profile="notification")
+        await journal.import_source(cid, campaign)
+        [packet] = [p async for p in journal.packets(cid, 10)]
+        await journal.mark_in_flight(packet)
+        from m5c_async.engine import OutcomeKind, PacketOutcome
+
+        journal.record(
+            PacketOutcome(
+                kind=OutcomeKind.ACCEPTED, packet_id=packet.id, numbers=packet.numbers, msgid="1"
+            )
+        )
+        now = datetime.now(UTC)
+        await journal.store_replies(
+            [
+                InboundReply(ext="77", reply_id="1", mobile="13800000000", content="好", at=now),
+                InboundReply(ext="12", reply_id="2", mobile="13800000000", content="别", at=now),
+            ]
+        )
+        status = await journal.status(cid)
+    assert status.replies == 1
+
+
 async def test_pull_loops_fill_the_journal_without_push(tmp_path: Path) -> None:
     """No push URL: the pull loops fetch reports and replies into the journal."""
     from m5c_async.journal import pull_replies, pull_reports
