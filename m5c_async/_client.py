@@ -295,7 +295,7 @@ class AsyncClient:
             format=format,
             now=datetime.fromtimestamp(self._wall(), tz=UTC) if at is not None else None,
         )
-        outcome = await self._send_request(spec, numbers, content)
+        outcome = await self._call(spec, mobiles=numbers, content=content)
         msgid = self._parse_send(outcome, spec, numbers, content, format)
         return SendReceipt(
             msgid=msgid,
@@ -323,7 +323,7 @@ class AsyncClient:
             now=datetime.fromtimestamp(self._wall(), tz=UTC),
         )
         summary = normalised[0].content if len(normalised) == 1 else "<batch>"
-        outcome = await self._send_request(spec, all_numbers, summary)
+        outcome = await self._call(spec, mobiles=all_numbers, content=summary)
         msgid = self._parse_send(outcome, spec, all_numbers, summary, SendFormat.FORM)
         return SendReceipt(
             msgid=msgid,
@@ -351,11 +351,6 @@ class AsyncClient:
             raise self._ambiguous(
                 spec, outcome.node, mobiles, content, outcome.started, exc
             ) from exc
-
-    async def _send_request(
-        self, spec: RequestSpec, mobiles: Sequence[str], content: str
-    ) -> _Outcome:
-        return await self._call(spec, mobiles=mobiles, content=content)
 
     # --- queries --------------------------------------------------------------------------
 

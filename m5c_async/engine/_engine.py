@@ -229,9 +229,7 @@ class SendEngine:
                             )
                         )
                         break
-                    await self._budget.acquire(len(packet))
-                    self.stats.submitted += len(packet)
-                    await queue.send(packet)
+                    await self._admit(queue, packet)
 
         self.deliverer.before_send = before_send
         run = CampaignRun(outcomes=None)
@@ -437,10 +435,14 @@ class SendEngine:
         self, queue: _PacketQueue, numbers: list[str], contents: list[str]
     ) -> Packet:
         packet = Packet(self._next_id(), tuple(numbers), tuple(contents))
+        await self._admit(queue, packet)
+        return packet
+
+    async def _admit(self, queue: _PacketQueue, packet: Packet) -> None:
+        """Let a packet into the pipeline: within the message budget, counted, queued."""
         await self._budget.acquire(len(packet))
         self.stats.submitted += len(packet)
         await queue.send(packet)
-        return packet
 
     def _result(self) -> CampaignResult:
         s = self.stats
@@ -534,9 +536,7 @@ class SendEngine:
         numbers = list(by_number)
         packet = Packet(self._next_id(), tuple(numbers), (content,))
         self._waiters[packet.id] = by_number
-        await self._budget.acquire(len(packet))
-        self.stats.submitted += len(packet)
-        await self._queue.send(packet)
+        await self._admit(self._queue, packet)
 
     async def _resolve(self, outcome: PacketOutcome) -> None:
         for hook in self.hooks:
