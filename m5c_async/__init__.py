@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.metadata as _metadata
 
-from ._client import AsyncClient
 from ._config import Credentials, md5_hex, profile_for
 from ._exceptions import (
     AccountBlockedError,
@@ -43,8 +42,7 @@ from ._exceptions import (
     UnknownProviderError,
     UnrecognizedEncodingError,
 )
-from ._health import BreakerConfig
-from ._results import SendReceipt, Timeouts
+from .client import AsyncClient, BreakerConfig, SendReceipt, Timeouts
 from .protocol import (
     NODES,
     PROFILES,

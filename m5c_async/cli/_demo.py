@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .._client import AsyncClient
+from ..client import AsyncClient
 from ..engine import Campaign, EngineConfig, SendEngine
 from ..protocol import DeliveryReport
 from ..simulator import DEMO_ACCOUNT, AccountConfig, PlatformSettings, free_port, run_simulator

@@ -22,7 +22,6 @@ from typing import Any
 import anyio
 import orjson
 
-from .._client import AsyncClient
 from .._exceptions import (
     AccountError,
     InvalidRequestError,
@@ -30,6 +29,7 @@ from .._exceptions import (
     ProviderError,
     TransportError,
 )
+from ..client import AsyncClient
 from ..protocol import BatchItem, BusinessType, PushFormat, SendFormat
 
 __all__ = ["main"]

@@ -11,7 +11,7 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .._client import AsyncClient
+from ..client import AsyncClient
 from ..engine import OutcomeKind, PacketOutcome
 
 __all__ = ["ProgressHooks", "with_progress"]

@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 
 import anyio
 
-from .._client import AsyncClient
 from .._exceptions import (
     AccountError,
     AllNodesFailedError,
@@ -38,7 +37,7 @@ from .._exceptions import (
     ProviderError,
     ThrottledError,
 )
-from .._results import SendReceipt
+from ..client import AsyncClient, SendReceipt
 from ..protocol import BatchItem
 from ._model import EngineConfig, EngineStats, Hooks, OutcomeKind, Packet, PacketOutcome
 from ._pacer import Pacer

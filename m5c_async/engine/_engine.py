@@ -32,7 +32,6 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._client import AsyncClient
 from .._exceptions import (
     EngineStoppedError,
     InvalidNumberError,
@@ -40,7 +39,7 @@ from .._exceptions import (
     InvalidRequestError,
     M5CError,
 )
-from .._results import SendReceipt
+from ..client import AsyncClient, SendReceipt
 from ..protocol import PROFILES, Recipients, Rejected, RejectReason, check_content, normalize
 from ._delivery import Deliverer
 from ._guard import FrequencyGuard

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import anyio
 
-from .._gcra import Gcra
+from ..protocol import Gcra
 
 __all__ = ["Aimd", "LocalPacer", "Pacer"]
 

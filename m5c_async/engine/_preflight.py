@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from .._client import AsyncClient
 from .._exceptions import InvalidNumberError, InvalidRequestError, M5CError
+from ..client import AsyncClient
 from ..protocol import Recipients, RejectReason, check_content, normalize, segments
 from ._model import Campaign
 from ._sources import iter_messages, iter_numbers

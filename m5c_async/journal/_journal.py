@@ -30,8 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .._client import AsyncClient
 from .._exceptions import InvalidNumberError, InvalidRequestError
+from ..client import AsyncClient
 from ..engine import Campaign, OutcomeKind, Packet, PacketOutcome
 from ..engine._sources import iter_messages, iter_numbers
 from ..protocol import DeliveryReport, InboundReply, RejectReason, check_content, normalize

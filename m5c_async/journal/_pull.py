@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import anyio
 
-from .._client import AsyncClient
 from .._exceptions import M5CError
+from ..client import AsyncClient
 from ._journal import Journal
 
 __all__ = ["pull_replies", "pull_reports"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._client import AsyncClient
+from ..client import AsyncClient
 from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, SendEngine
 from ..engine._pacer import Pacer
 from ._journal import Journal, JournalHooks

@@ -79,6 +79,7 @@ from ._push import (
     parse_reply_push,
     parse_report_push,
 )
+from ._rates import Gcra
 from ._recipients import Recipients, Rejected, RejectReason, chunked, mask, normalize, split_mobiles
 from ._segments import segments
 
@@ -102,6 +103,7 @@ __all__ = [
     "Endpoint",
     "EndpointName",
     "ErrorKind",
+    "Gcra",
     "InboundReply",
     "Node",
     "Param",

@@ -9,8 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .._gcra import Gcra
-from ..protocol import PROFILES, BusinessType, PushFormat, md5_hex
+from ..protocol import PROFILES, BusinessType, Gcra, PushFormat, md5_hex
 
 __all__ = ["DEMO_ACCOUNT", "AccountConfig", "AccountState", "load_accounts", "parse_account_spec"]
 

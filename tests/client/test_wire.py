@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from m5c_async import Timeouts
-from m5c_async._wire import FastWire, MaybeSent, NeverSent, ReplyTooLarge
+from m5c_async.client import FastWire, MaybeSent, NeverSent, ReplyTooLarge
 from m5c_async.protocol import EndpointName, RequestSpec
 from m5c_async.simulator import free_port
 

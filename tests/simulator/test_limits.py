@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from m5c_async._gcra import Gcra
+from m5c_async.protocol import Gcra
 from m5c_async.simulator import AccountConfig, Platform
 from tests.conftest import FakeClock
 

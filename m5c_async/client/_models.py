@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .protocol import Rejected, SendFormat
+from ..protocol import Rejected, SendFormat
 
 __all__ = ["SendReceipt", "Timeouts"]
 

@@ -1,19 +1,8 @@
-"""The wire under AsyncClient: one exchange = one HTTP request and its full reply.
+"""``FastWire``: HTTP/1.1 keep-alive exchanges over asyncio streams, the default transport.
 
-Two implementations answer the same question, "what did the node say, or how did it fail?":
-
-- ``HttpxWire`` goes through an ``httpx.AsyncClient``: the public seam, used whenever a caller
-  passes its own client or transport (tests plug in respx or ``ASGITransport`` here).
-- ``FastWire`` speaks HTTP/1.1 with keep-alive over asyncio streams. httpx costs 2–3 ms of CPU a
-  request on this machine (shared/notes/performance-facts.md), which caps a process at a few
-  hundred sends a second; the platform's documented load is 2,778 requests a second. The replies
-  of this API are tiny text bodies, so a small, strict client is enough.
-
-Both classify failures the same way, which is all the failover rules need:
-
-- ``NeverSent``: nothing left this process (connect refused, DNS, connect or pool timeout).
-- ``MaybeSent``: the request was written, or may have been (read timeout, a connection closed
-  before the reply was complete, an oversized reply).
+httpx costs 2–3 ms of CPU a request on this kind of machine (docs/benchmarks.md), which caps a
+process at a few hundred sends a second; the platform's documented load is 2,778 requests a
+second. The replies of this API are small text bodies.
 """
 
 from __future__ import annotations
@@ -22,103 +11,17 @@ import asyncio
 import ssl
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 from urllib.parse import urlencode, urlsplit
 
-import httpx
+from ...protocol import RequestSpec
+from .._models import Timeouts
+from ._base import MaybeSent, NeverSent, Reply, ReplyTooLarge
+from ._base import describe as _describe
 
-from ._results import Timeouts
-from .protocol import RequestSpec
-
-__all__ = ["FastWire", "HttpxWire", "MaybeSent", "NeverSent", "Reply", "ReplyTooLarge", "Wire"]
+__all__ = ["FastWire"]
 
 _HEAD_LIMIT: Final = 64 * 1024
-
-
-class NeverSent(Exception):
-    """The request did not leave: safe to send elsewhere."""
-
-
-class MaybeSent(Exception):
-    """The request left, or may have: the node may have acted on it."""
-
-
-class ReplyTooLarge(MaybeSent):
-    """The reply exceeded the size limit and was not read."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A complete HTTP reply."""
-
-    status: int
-    body: bytes
-
-
-class Wire(Protocol):
-    """One request, one complete reply, or NeverSent / MaybeSent."""
-
-    async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
-        """Send ``spec`` to ``base_url`` and read the whole reply."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close every connection."""
-        ...
-
-
-class HttpxWire:
-    """Exchanges through an ``httpx.AsyncClient``."""
-
-    def __init__(self, client: httpx.AsyncClient, *, max_reply_bytes: int, owned: bool) -> None:
-        self.client = client
-        self.max_reply_bytes = max_reply_bytes
-        self.owned = owned
-
-    async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
-        """See ``Wire``."""
-        headers = dict(spec.headers)
-        if spec.content_type:
-            headers["Content-Type"] = spec.content_type
-        request = self.client.build_request(
-            spec.method,
-            base_url + spec.path,
-            params=spec.query or None,
-            content=spec.body,
-            headers=headers,
-        )
-        try:
-            response = await self.client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NeverSent(_describe(exc)) from exc
-        except httpx.TransportError as exc:
-            raise MaybeSent(_describe(exc)) from exc
-        try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_reply_bytes:
-                raise ReplyTooLarge(f"reply of {declared} bytes exceeds {self.max_reply_bytes}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_reply_bytes:
-                    raise ReplyTooLarge(f"reply exceeds {self.max_reply_bytes} bytes")
-                chunks.append(chunk)
-        except httpx.TransportError as exc:
-            raise MaybeSent(_describe(exc)) from exc
-        finally:
-            await response.aclose()
-        return Reply(response.status_code, b"".join(chunks))
-
-    async def aclose(self) -> None:
-        """Close the httpx client when this wire created it."""
-        if self.owned:
-            await self.client.aclose()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from typing import Final, Self, TypeVar
 
 import httpx
 
-from ._exceptions import (
+from .._exceptions import (
     AllNodesFailedError,
     AmbiguousOutcomeError,
     InvalidNumberError,
@@ -38,10 +38,7 @@ from ._exceptions import (
     ReplyTooLargeError,
     TransportError,
 )
-from ._health import BreakerConfig, CircuitBreaker
-from ._results import SendReceipt, Timeouts
-from ._wire import FastWire, HttpxWire, MaybeSent, NeverSent, ReplyTooLarge, Wire
-from .protocol import (
+from ..protocol import (
     ENDPOINTS,
     NODES,
     PROFILES,
@@ -89,6 +86,9 @@ from .protocol import (
     parse_soap_send,
     split_mobiles,
 )
+from ._breaker import BreakerConfig, CircuitBreaker
+from ._models import SendReceipt, Timeouts
+from ._transports import FastWire, HttpxWire, MaybeSent, NeverSent, ReplyTooLarge, Wire
 
 __all__ = ["AsyncClient", "NodeTarget"]
 
