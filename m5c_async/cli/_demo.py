@@ -9,6 +9,7 @@ of messages/s per node and a JSON summary to the output folder. It stops everyth
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ async def run_demo(
                 duplicate_reports += 1
             stored[key] = report.status
 
-    receiver = WebhookReceiver(on_reports=store)
+    token = secrets.token_urlsafe(24)
+    receiver = WebhookReceiver(on_reports=store, token=token)
     hook_port = free_port()
     hook = _EmbeddedServer(
         uvicorn.Config(
@@ -64,7 +66,7 @@ async def run_demo(
         username=DEMO_ACCOUNT.username,
         password=DEMO_ACCOUNT.password,
         apikey=DEMO_ACCOUNT.apikey,
-        report_push_url=f"http://127.0.0.1:{hook_port}/reports",
+        report_push_url=f"http://127.0.0.1:{hook_port}/{token}/reports",
     )
     summary: dict[str, Any] = {}
     async with anyio.create_task_group() as tg:
@@ -74,7 +76,7 @@ async def run_demo(
         async with run_simulator([account], nodes=4, settings=PlatformSettings()) as sim:
             console.print(
                 f"[bold]m5c demo[/]: simulator nodes {', '.join(sim.base_urls)}; "
-                f"webhook http://127.0.0.1:{hook_port}/reports"
+                f"webhook http://127.0.0.1:{hook_port}/<token>/reports"
             )
             async with AsyncClient(
                 username=account.username,

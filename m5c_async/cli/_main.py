@@ -30,7 +30,15 @@ from .._exceptions import (
     TransportError,
 )
 from ..client import AsyncClient
-from ..protocol import BatchItem, BusinessType, PushFormat, SendFormat
+from ..protocol import BatchItem, BusinessType, SendFormat
+from ._inbound import (
+    UsageError,
+    add_pull_options,
+    add_receive_commands,
+    pull_and_show,
+    quarantine,
+    webhook,
+)
 
 __all__ = ["main"]
 
@@ -81,8 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     _add_common(p)
 
-    for name, text in (("balance", "remaining/total balance"), ("reports", "pull reports")):
-        _add_common(sub.add_parser(name, help=text))
+    _add_common(sub.add_parser("balance", help="remaining/total balance"))
+    p = sub.add_parser("reports", help="pull reports (stored before they are shown)")
+    add_pull_options(p)
+    _add_common(p)
     for name, text in (("records", "send records"), ("billing", "billing blocks")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--from", dest="start", help="ISO time (default: 24 hours ago)")
@@ -90,8 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "billing":
             p.add_argument("--agent", help="a sub-account")
         _add_common(p)
-    p = sub.add_parser("replies", help="pull replies")
+    p = sub.add_parser("replies", help="pull replies (stored before they are shown)")
     p.add_argument("--debug", action="store_true", help="leave them on the platform")
+    add_pull_options(p)
     _add_common(p)
 
     p = sub.add_parser("blacklist", help="check or remove a blacklisted number")
@@ -115,12 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--redis", help="redis://... to share the account's caps with other processes")
     _add_common(p)
 
-    p = sub.add_parser("webhook", help="receive pushed reports and replies")
-    p.add_argument("action", choices=["serve"])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8900)
-    p.add_argument("--push-format", choices=[f.value for f in PushFormat])
-    p.add_argument("--json", action="store_true", help="one JSON object per record")
+    add_receive_commands(sub)
 
     from ..simulator._cli import add_arguments
 
@@ -204,6 +210,7 @@ def _emit(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> No
 
 def _print_rows(rows: Sequence[Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     plain = [_plain(r) for r in rows]
@@ -214,7 +221,8 @@ def _print_rows(rows: Sequence[Any]) -> None:
     for key in plain[0]:
         table.add_column(key)
     for row in plain:
-        table.add_row(*(str(v) for v in row.values()))
+        # Values are data, never markup: a reply holding "[/bold]" must print as it is.
+        table.add_row(*(escape(str(v)) for v in row.values()))
     Console().print(table)
 
 
@@ -246,12 +254,10 @@ async def _endpoint(args: argparse.Namespace) -> int:
                 else await sms.billing(start, end, agent=args.agent)
             )
             _emit(args, rows, lambda: _print_rows(rows))
-        elif command == "reports":
-            reports = await sms.reports()
-            _emit(args, reports, lambda: _print_rows(reports))
-        elif command == "replies":
-            replies = await sms.replies(debug=args.debug)
-            _emit(args, replies, lambda: _print_rows(replies))
+        elif command in ("reports", "replies"):
+            return await pull_and_show(
+                args, sms, lambda rows: _emit(args, rows, lambda: _print_rows(rows))
+            )
         elif command == "blacklist":
             if args.action == "check":
                 status = await sms.blacklist_check(args.mobile)
@@ -379,37 +385,6 @@ async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
     return _report_result(args, result, reconciled_accepted=found, returned_to_pending=returned)
 
 
-async def _webhook(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from ..protocol import DeliveryReport, InboundReply
-    from ..webhook import WebhookReceiver
-
-    def out(kind: str, record: Any) -> None:
-        line = {"kind": kind, **_plain(record)}
-        if args.json:
-            sys.stdout.write(orjson.dumps(line).decode() + "\n")
-        else:
-            sys.stdout.write(f"{kind}: {line}\n")
-        sys.stdout.flush()
-
-    async def reports(batch: list[DeliveryReport]) -> None:
-        for r in batch:
-            out("report", r)
-
-    async def replies(batch: list[InboundReply]) -> None:
-        for r in batch:
-            out("reply", r)
-
-    receiver = WebhookReceiver(on_reports=reports, on_replies=replies, push_format=args.push_format)
-    config = uvicorn.Config(receiver, host=args.host, port=args.port, log_level="warning")
-    print(
-        f"m5c webhook ready: http://{args.host}:{args.port}/reports and /replies", file=sys.stderr
-    )
-    await uvicorn.Server(config).serve()
-    return 0
-
-
 def _bench(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -447,13 +422,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(orjson.dumps(summary).decode() + "\n")
             return 0
         if args.command == "webhook":
-            return _run(_webhook, args)
+            return _run(webhook, args)
+        if args.command == "quarantine":
+            return _run(quarantine, args)
         if args.command == "campaign" and args.action == "status":
             return _run(_campaign_status, args)
         return _run(_endpoint, args)
     except KeyboardInterrupt:
         return 130
-    except _Usage as exc:
+    except (_Usage, UsageError) as exc:
         print(f"m5c: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except M5CError as exc:

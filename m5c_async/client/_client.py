@@ -69,7 +69,7 @@ from ..protocol import (
     build_reports_for,
     build_send,
     build_send_batch,
-    decode_body,
+    decode_reply,
     mask,
     node_by_name,
     normalize,
@@ -486,8 +486,7 @@ class AsyncClient:
                     f"HTTP {reply.status} from {node.name}",
                     text=reply.body[:200].decode("utf-8", "replace"),
                 )
-            encoding = Encoding.UTF8 if spec.endpoint is EndpointName.SEND_SOAP else spec.encoding
-            return _Outcome(text=decode_body(reply.body, encoding), node=node.name, started=started)
+            return _Outcome(text=decode_reply(reply.body, spec), node=node.name, started=started)
         raise AllNodesFailedError(failures, endpoint=spec.endpoint.value)
 
     def _scrub(self, text: str) -> str:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from ._inbound import RETRY_WINDOW, InboundCounts, QuarantineEntry, ReparseCounts
 from ._journal import CampaignStatus, Journal, JournalHooks
 from ._pull import pull_replies, pull_reports
 from ._run import resume_campaign, run_campaign
 
 __all__ = [
+    "RETRY_WINDOW",
     "CampaignStatus",
+    "InboundCounts",
     "Journal",
     "JournalHooks",
+    "QuarantineEntry",
+    "ReparseCounts",
     "pull_replies",
     "pull_reports",
     "resume_campaign",

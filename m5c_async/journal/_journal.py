@@ -13,9 +13,9 @@ Resume, in order:
    the platform has been asked.
 3. Pending messages are sent as usual.
 
-Reports and replies are stored once (keyed by msgid + mobile, and reply id + mobile + content)
-and matched to messages when status is asked, so a report that arrives before its send outcome
-is recorded is kept, not lost.
+Reports and replies keep their history and are matched to messages when status is asked, so a
+report that arrives before its send outcome is recorded is kept, not lost; what cannot be read
+is quarantined with its raw text (``_inbound.py`` states the rules).
 """
 
 from __future__ import annotations
@@ -34,7 +34,26 @@ from .._exceptions import InvalidNumberError, InvalidRequestError
 from ..client import AsyncClient
 from ..engine import Campaign, OutcomeKind, Packet, PacketOutcome
 from ..engine._sources import iter_messages, iter_numbers
-from ..protocol import DeliveryReport, InboundReply, RejectReason, check_content, normalize
+from ..protocol import (
+    DeliveryReport,
+    InboundReply,
+    PushBatch,
+    RejectReason,
+    check_content,
+    normalize,
+)
+from ._inbound import (
+    RETRY_WINDOW,
+    InboundCounts,
+    QuarantineEntry,
+    ReparseCounts,
+    list_quarantine,
+    migrate_first_schema,
+    reparse_quarantine,
+    write_push,
+    write_replies,
+    write_reports,
+)
 from ._store import Store
 
 __all__ = ["CampaignStatus", "Journal", "JournalHooks"]
@@ -73,13 +92,17 @@ class Journal:
         >>> #     await engine.run_packets(j.packets(cid, 100), before_send=j.mark_in_flight)
     """
 
-    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
+    def __init__(
+        self, path: Path, *, clock: Any = time.time, retry_window: float = RETRY_WINDOW
+    ) -> None:
         self.path = Path(path)
         self.store = Store(self.path)
         self.clock = clock
+        self.retry_window = retry_window
 
     async def __aenter__(self) -> Self:
         await self.store.start()
+        await self.store.run(migrate_first_schema)
         return self
 
     async def __aexit__(
@@ -374,42 +397,57 @@ class Journal:
 
     # --- reports and replies ----------------------------------------------------------------
 
-    async def store_reports(self, reports: Sequence[DeliveryReport]) -> int:
-        """Store reports once each (msgid + mobile); returns how many were new. Committed."""
+    async def store_reports(
+        self, reports: Sequence[DeliveryReport], *, via: str = "pull", peer: str | None = None
+    ) -> int:
+        """Store each distinct report in the history (``_inbound.py``); returns how many were new.
+
+        Committed when it returns. The latest report of a msgid + mobile is its status.
+        """
         now = self.clock()
-        rows = [
-            (r.msgid, r.mobile, r.status, r.at.timestamp() if r.at else None, now) for r in reports
-        ]
+        counts = await self.store.run(
+            lambda conn: write_reports(conn, reports, received=now, via=via, peer=peer)
+        )
+        return counts.new
 
-        def write(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO reports (msgid, mobile, status, at, received)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            return conn.total_changes - before
-
-        return await self.store.run(write)
-
-    async def store_replies(self, replies: Sequence[InboundReply]) -> int:
-        """Store replies once each; returns how many were new. Committed."""
+    async def store_replies(
+        self, replies: Sequence[InboundReply], *, via: str = "pull", peer: str | None = None
+    ) -> int:
+        """Store replies not already stored (``_inbound.py``); returns how many were new."""
         now = self.clock()
-        rows = [
-            (r.reply_id or "", r.mobile, r.ext, r.content, r.at.timestamp() if r.at else None, now)
-            for r in replies
-        ]
-
-        def write(conn: sqlite3.Connection) -> int:
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO replies (reply_id, mobile, ext, content, at, received)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
+        counts = await self.store.run(
+            lambda conn: write_replies(
+                conn, replies, received=now, via=via, peer=peer, window=self.retry_window
             )
-            return conn.total_changes - before
+        )
+        return counts.new
 
-        return await self.store.run(write)
+    async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> InboundCounts:
+        """Store a push's records and its quarantined parts in one committed transaction.
+
+        This is the webhook receiver's ``sink``: it answers ``success`` once this returned.
+        """
+        now = self.clock()
+        return await self.store.run(
+            lambda conn: write_push(
+                conn, batch, received=now, via="push", peer=peer, window=self.retry_window
+            )
+        )
+
+    async def quarantined(
+        self, *, include_resolved: bool = False, limit: int | None = None
+    ) -> list[QuarantineEntry]:
+        """The quarantine, oldest first (held entries unless ``include_resolved``)."""
+        return await self.store.run(
+            lambda conn: list_quarantine(conn, include_resolved=include_resolved, limit=limit)
+        )
+
+    async def reparse_quarantine(self) -> ReparseCounts:
+        """Read the held quarantine again; store what reads now (``_inbound.py``)."""
+        now = self.clock()
+        return await self.store.run(
+            lambda conn: reparse_quarantine(conn, now=now, window=self.retry_window)
+        )
 
     async def status(self, campaign_id: int | None = None) -> CampaignStatus:
         """Counts by state, with delivery reports matched by msgid + mobile."""
@@ -435,7 +473,7 @@ class Journal:
                 "SELECT COUNT(*) FROM rejected WHERE campaign = ?", (cid,)
             ).fetchone()[0]
             replies = conn.execute(
-                "SELECT COUNT(DISTINCT p.reply_id || p.mobile || p.content) FROM replies p"
+                "SELECT COUNT(DISTINCT p.id) FROM reply_log p"
                 " JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
                 " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?)"
                 " AND (? IS NULL OR p.ext = ?)",

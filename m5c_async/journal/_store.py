@@ -85,6 +85,50 @@ CREATE TABLE IF NOT EXISTS replies (
     received REAL NOT NULL,
     PRIMARY KEY (reply_id, mobile, content)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_log (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    msgid TEXT NOT NULL,
+    mobile TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at INTEGER,
+    received REAL NOT NULL,
+    via TEXT NOT NULL,
+    peer TEXT
+);
+CREATE INDEX IF NOT EXISTS report_log_msgid ON report_log (msgid, mobile);
+CREATE TABLE IF NOT EXISTS reply_log (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    ext TEXT,
+    reply_id TEXT,
+    mobile TEXT NOT NULL,
+    content TEXT NOT NULL,
+    raw_content TEXT NOT NULL,
+    at INTEGER,
+    received REAL NOT NULL,
+    via TEXT NOT NULL,
+    peer TEXT,
+    push TEXT
+);
+CREATE INDEX IF NOT EXISTS reply_log_key ON reply_log (key, received);
+CREATE INDEX IF NOT EXISTS reply_log_mobile ON reply_log (mobile);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    format TEXT,
+    records INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    received REAL NOT NULL,
+    peer TEXT,
+    via TEXT NOT NULL,
+    push TEXT,
+    resolved REAL
+);
+CREATE INDEX IF NOT EXISTS quarantine_key ON quarantine (key, received);
+CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (resolved, id);
 """
 
 _STOP: Final = object()

@@ -3,7 +3,13 @@
 Every parser first turns an ``error:...`` reply into its exception (``_codes.py``), then checks
 the documented shape strictly: a reply that does not fit raises ``ReplyFormatError`` carrying a
 truncated copy, never an ``IndexError`` or ``ValueError`` from inside. ``no record`` means
-"nothing"; an empty body is a format error, so a truncated reply never passes for an empty one.
+"nothing". An empty body also means "nothing" for send records, billing and replies (one-shot and
+``queryByCondition``), which document no ``no record``: records is the reconciliation tool, so it
+must not fail exactly when nothing was sent. For delivery reports, which answer ``no record``
+when there is none, an empty body stays a format error.
+
+The blacklist endpoints take no ``encode`` and the platform may answer them in GBK
+(``decode_reply``): a body that is not valid UTF-8 is read as GBK before giving up.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from .._exceptions import ReplyFormatError, UnknownProviderError
+from ._catalog import EndpointName
 from ._codes import error_for_reply, is_error_reply
-from ._encoders import Encoding
+from ._encoders import Encoding, RequestSpec
 from ._models import (
     SHANGHAI,
     Balance,
@@ -34,7 +41,9 @@ from ._models import (
 
 __all__ = [
     "NO_RECORD",
+    "STATUS_MAX_CHARS",
     "decode_body",
+    "decode_reply",
     "parse_balance",
     "parse_billing",
     "parse_bind",
@@ -47,10 +56,13 @@ __all__ = [
     "parse_soap_send",
     "parse_wall_time",
     "raise_for_error",
+    "report_status",
     "url_decode",
 ]
 
 NO_RECORD: Final = "no record"
+#: The longest status accepted (the document says 1 to 12; ``report_status``).
+STATUS_MAX_CHARS: Final = 64
 _MSGID: Final = re.compile(r"\d{1,20}")
 _DIGITS: Final = re.compile(r"\d{1,20}")
 _NUMBER: Final = r"-?\d+(?:\.\d+)?"
@@ -82,6 +94,26 @@ def decode_body(body: bytes, encoding: Encoding = Encoding.UTF8) -> str:
         ) from None
 
 
+#: Endpoints whose replies may come in GBK whatever was asked (they take no ``encode``).
+_GBK_TOO: Final = frozenset({EndpointName.BLACKLIST_CHECK, EndpointName.BLACKLIST_REMOVE})
+
+
+def decode_reply(body: bytes, spec: RequestSpec) -> str:
+    """Decode the reply to ``spec``: SOAP is UTF-8; blacklist replies fall back to GBK.
+
+    Raises:
+        ReplyFormatError: bytes valid in none of the encodings allowed for the endpoint.
+    """
+    if spec.endpoint is EndpointName.SEND_SOAP:
+        return decode_body(body, Encoding.UTF8)
+    try:
+        return decode_body(body, spec.encoding)
+    except ReplyFormatError:
+        if spec.endpoint not in _GBK_TOO or spec.encoding is Encoding.GBK:
+            raise
+        return decode_body(body, Encoding.GBK)
+
+
 def raise_for_error(text: str, *, node: str | None = None, endpoint: str | None = None) -> str:
     """Raise the mapped exception for an ``error:...`` reply; otherwise return it stripped."""
     if is_error_reply(text):
@@ -98,6 +130,23 @@ def url_decode(text: str, encoding: Encoding = Encoding.UTF8, *, strict: bool = 
     return raw.decode(encoding.codec, errors="strict" if strict else "replace")
 
 
+def report_status(value: str) -> str:
+    """The one status rule, for pulls and pushes: statuses are an open set.
+
+    ``DELIVRD``, ``UNDELIV``, ``NOSEND``, ``TOO FAST`` and "其它" (§6.1.7, §7.1.2): ``ERR#104``,
+    ``MI:0013/1`` or ``黑名单`` are as good. The document's "1 至 12 位" is noted, not enforced
+    (refusing a consumed pull loses it); any printable text of 1 to ``STATUS_MAX_CHARS`` is a
+    status. A ``>`` before it is a stray of the markup (§7's encoded XML example) and is dropped.
+
+    Raises:
+        ValueError: empty, longer, or holding control characters.
+    """
+    status = value.strip().removeprefix(">").strip()
+    if not status or len(status) > STATUS_MAX_CHARS or not status.isprintable():
+        raise ValueError(f"status {status[:80]!r} is not 1-{STATUS_MAX_CHARS} printable characters")
+    return status
+
+
 def parse_wall_time(text: str) -> datetime:
     """Parse ``YYYY-MM-DD HH:MM:SS`` (Beijing time) into an aware datetime.
 
@@ -111,9 +160,11 @@ def parse_wall_time(text: str) -> datetime:
     return datetime(y, mo, d, h, mi, s, tzinfo=SHANGHAI)
 
 
-def _records(text: str, split: Callable[[str], list[str]], what: str) -> list[str]:
+def _records(
+    text: str, split: Callable[[str], list[str]], what: str, *, empty_is_none: bool = True
+) -> list[str]:
     body = text.strip()
-    if body == NO_RECORD:
+    if body == NO_RECORD or (not body and empty_is_none):
         return []
     if not body:
         _bad(what, text)
@@ -231,8 +282,9 @@ def _parse_report(part: str) -> DeliveryReport:
         raise ValueError("a report has four to six fields")
     if not _MSGID.fullmatch(msgid) or not _DIGITS.fullmatch(mobile):
         raise ValueError("bad msgid or mobile")
-    if not 1 <= len(status) <= 12 or (ext and not ext.isdigit()):
-        raise ValueError("bad status or ext")
+    status = report_status(status)
+    if ext and not ext.isdigit():
+        raise ValueError("bad ext")
     if report_id is not None and not report_id.isdigit():
         raise ValueError("bad report id")
     return DeliveryReport(
@@ -248,7 +300,7 @@ def _parse_report(part: str) -> DeliveryReport:
 def parse_reports(text: str) -> list[DeliveryReport]:
     """Parse a report pull (§6.1.5–6.1.6): ``no record`` or 4-, 5- or 6-field records."""
     body = raise_for_error(text)
-    parts = _records(body, lambda b: b.split(";"), "report")
+    parts = _records(body, lambda b: b.split(";"), "report", empty_is_none=False)
     return _each("report", text, parts, _parse_report)
 
 

@@ -1,32 +1,38 @@
-"""Parsers for what the platform pushes: delivery reports (§7.1.1) and replies (§9.1).
+"""Reading what the platform pushes: delivery reports (§7.1.1) and replies (§9.1), record by record.
 
-Input is the value of the ``data`` form field after the HTTP layer has decoded it. Three shapes:
-string (``;`` between records, ``,`` between fields), JSON (``{"results": [...]}``) and XML
-(``<results><item>...</item></results>``). Decisions on the document's own broken examples are in
-docs/protocol.md, "Pushes"; in short:
+Input is one ``data`` value after its one URL decoding (``_push_http.py``). Rules (docs/protocol.md,
+"Pushes", gives every decision on the document's examples):
 
-- XML is parsed by defusedxml with DTDs refused: no entity expansion, no external entities.
-- Mismatched XML (the ``<it>...</item>`` of §7) and invalid JSON (the quoting of §9's decoded
-  example) are refused: repairing a malformed document is guesswork.
-- A stray ``>`` before a status (``<status>>NOSEND</status>``, §7) is dropped: well-formed, and the
-  intent is unambiguous.
-- Empty ``replyid`` / ``receivetime`` in the XML reply example are accepted as unknown (``None``).
-- Reply content is urldecoded once more after the HTTP layer (the field table says urlencoded); text
-  that holds no escapes is unchanged by this, as in the examples.
-
-A push is all or nothing: one bad record refuses the whole push, so nothing is stored half.
+1. The format is the account's (``fmt=``) or detected from the first character: ``<`` XML,
+   ``{`` JSON, anything else the string form (``;`` between records, ``,`` between fields).
+   A leading BOM and surrounding whitespace are ignored.
+2. Each record is read on its own. What reads is returned; what does not is *quarantined*: kept
+   with its raw text (a self-contained push: one string record, ``{"results":[item]}`` or
+   ``<results>item</results>``) and the reason. A payload that is none of the three formats, or
+   whose envelope is broken (invalid JSON, malformed or hostile XML), is quarantined whole.
+   Nothing is dropped: ``records + quarantined records == records received``.
+3. Past ``max_records`` records, the rest of the push is quarantined as one entry (``records`` says
+   how many it holds), never dropped.
+4. Statuses are an open set (``ERR#104``, ``MI:0013/1``, ``黑名单``, ``TOO FAST``): the one rule
+   is ``report_status`` (any printable text of 1 to 64 characters; the document's 1-12 is noted).
+5. ``receivetime`` is empty (unknown, ``None``) or a 10-digit Unix time (§7.1.1, §9.1 "10 位").
+6. Reply content in the string form is everything between the third comma and the last one, so
+   a comma in a reply survives. Content is decoded a second time only when it is *entirely* in
+   urlencoded form (``decode_push_content``); the raw field is kept beside it.
+7. XML is parsed by defusedxml with DTDs refused: no entity expansion, no external entities.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, NoReturn, TypeVar
-from urllib.parse import quote_plus
-from xml.etree.ElementTree import Element
-from xml.sax.saxutils import escape
+from typing import Any, Final, Generic, TypeVar
+from urllib.parse import unquote_to_bytes
+from xml.etree.ElementTree import Element, tostring
 
 import orjson
 from defusedxml import ElementTree as SafeET
@@ -34,22 +40,32 @@ from defusedxml.common import DefusedXmlException
 
 from .._exceptions import PushFormatError
 from ._models import SHANGHAI, DeliveryReport, InboundReply
-from ._parsers import url_decode
+from ._parsers import report_status
 
 __all__ = [
+    "MAX_RECORDS_PER_PUSH",
+    "PushBatch",
     "PushFormat",
+    "PushKind",
+    "Quarantined",
+    "decode_push_content",
     "detect_push_format",
-    "format_reply_push",
-    "format_report_push",
     "parse_reply_push",
     "parse_report_push",
+    "read_push",
+    "read_reply_push",
+    "read_report_push",
 ]
 
-_DIGITS: Final = re.compile(r"\d{1,20}")
-_STATUS: Final = re.compile(r"[A-Za-z0-9_: .-]{1,12}")
-MAX_RECORDS: Final = 100_000
+#: Records read from one push; the rest is quarantined as one entry (a named, configurable cap).
+MAX_RECORDS_PER_PUSH: Final = 10_000
 
-T = TypeVar("T")
+_ID: Final = re.compile(r"\d{1,20}")
+_TIME: Final = re.compile(r"\d{10}")
+#: Entirely in urlencoded form: unreserved characters and %XX escapes, at least one escape.
+_ENCODED: Final = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+")
+
+R = TypeVar("R", DeliveryReport, InboundReply)
 
 
 class PushFormat(StrEnum):
@@ -60,13 +76,59 @@ class PushFormat(StrEnum):
     XML = "xml"
 
 
-def _bad(message: str, data: str) -> NoReturn:
-    raise PushFormatError(message, text=data)
+class PushKind(StrEnum):
+    """What a push carries."""
+
+    REPORT = "report"
+    REPLY = "reply"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quarantined:
+    """Part of a push that could not be read as records, kept with its raw text.
+
+    Attributes:
+        kind: reports or replies.
+        raw: a self-contained push text (one record, the overflow, or the whole payload).
+        reason: why it was not read.
+        format: the format it was read as; ``None`` when it is none of the three.
+        records: records it holds (1, or the overflow's count); 0 for a whole unreadable payload.
+        position: index of its first record in the push (0 for a whole payload).
+    """
+
+    kind: PushKind
+    raw: str
+    reason: str
+    format: PushFormat | None
+    records: int
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushBatch(Generic[R]):
+    """One push, read: the records that parsed and what was quarantined.
+
+    Attributes:
+        digest: SHA-256 of the payload, identifying an exact retry of the same push.
+        positions: each record's index in the push (a key part for replies with no id or time).
+    """
+
+    kind: PushKind
+    format: PushFormat | None
+    records: tuple[R, ...]
+    quarantined: tuple[Quarantined, ...]
+    digest: str
+    positions: tuple[int, ...] = field(default=())
+
+    @property
+    def received(self) -> int:
+        """Records in the push as far as they could be counted (stored + quarantined)."""
+        return len(self.records) + sum(q.records for q in self.quarantined)
 
 
 def detect_push_format(data: str) -> PushFormat:
     """Guess the format from the first non-blank character (``<`` XML, ``{`` JSON)."""
-    head = data.lstrip()[:1]
+    head = data.lstrip("\ufeff \t\r\n")[:1]
     if head == "<":
         return PushFormat.XML
     if head == "{":
@@ -74,181 +136,266 @@ def detect_push_format(data: str) -> PushFormat:
     return PushFormat.STRING
 
 
-def _unix(value: str, *, optional: bool = False) -> datetime | None:
-    if optional and not value:
+def decode_push_content(raw: str) -> str:
+    """Decode reply content a second time only when it is entirely in urlencoded form.
+
+    §9.1's table says content is urlencoded; every example carries it plain after the one
+    decoding of ``data``. So ``%e5%a5%bd`` becomes ``好`` while ``C++ 100%`` and ``1+1=2`` stay as
+    they are: only unreserved characters and ``%XX`` escapes forming valid UTF-8 are decoded.
+
+    >>> decode_push_content("%e5%a5%bd"), decode_push_content("C++ 100%")
+    ('好', 'C++ 100%')
+    """
+    text = raw.strip()
+    if "%" not in text or not _ENCODED.fullmatch(text):
+        return text
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        return text
+
+
+def _unix(value: str) -> datetime | None:
+    if not value:
         return None
-    if not _DIGITS.fullmatch(value) or len(value) > 11:
-        raise ValueError("receivetime must be a Unix time")
+    if not _TIME.fullmatch(value):
+        raise ValueError(f"receivetime {value!r} is not a 10-digit Unix time")
     return datetime.fromtimestamp(int(value), tz=SHANGHAI)
 
 
-def _digits(value: str, what: str) -> str:
-    if not _DIGITS.fullmatch(value):
-        raise ValueError(f"{what} must be digits")
+def _id(value: str, what: str) -> str:
+    if not _ID.fullmatch(value):
+        raise ValueError(f"{what} {value[:40]!r} is not 1-20 digits")
     return value
 
 
+def _optional_id(value: str, what: str) -> str | None:
+    return _id(value, what) if value else None
+
+
 def _report(fields: Mapping[str, str]) -> DeliveryReport:
-    status = fields.get("status", "").strip().lstrip(">").strip()
-    if not _STATUS.fullmatch(status):
-        raise ValueError("bad status")
     return DeliveryReport(
-        msgid=_digits(fields.get("msgid", ""), "msgid"),
-        mobile=_digits(fields.get("mobile", ""), "mobile"),
-        status=status,
-        at=_unix(fields.get("receivetime", "")),
+        msgid=_id(fields.get("msgid", "").strip(), "msgid"),
+        mobile=_id(fields.get("mobile", "").strip(), "mobile"),
+        status=report_status(fields.get("status", "")),
+        at=_unix(fields.get("receivetime", "").strip()),
     )
 
 
 def _reply(fields: Mapping[str, str]) -> InboundReply:
     raw = fields.get("content", "")
-    ext = fields.get("ext", "")
-    reply_id = fields.get("replyid", "")
     return InboundReply(
-        ext=_digits(ext, "ext") if ext else None,
-        reply_id=_digits(reply_id, "replyid") if reply_id else None,
-        mobile=_digits(fields.get("mobile", ""), "mobile"),
-        content=url_decode(raw),
-        at=_unix(fields.get("receivetime", ""), optional=True),
+        ext=_optional_id(fields.get("ext", "").strip(), "ext"),
+        reply_id=_optional_id(fields.get("replyid", "").strip(), "replyid"),
+        mobile=_id(fields.get("mobile", "").strip(), "mobile"),
+        content=decode_push_content(raw),
+        at=_unix(fields.get("receivetime", "").strip()),
         raw_content=raw,
     )
 
 
 _REPORT_FIELDS: Final = ("msgid", "mobile", "status", "receivetime")
-_REPLY_FIELDS: Final = ("ext", "replyid", "mobile", "content", "receivetime")
 
 
-def _from_string(data: str, names: tuple[str, ...]) -> list[dict[str, str]]:
-    rows = []
+def _string_fields(kind: PushKind, record: str) -> dict[str, str]:
+    values = record.split(",")
+    if kind is PushKind.REPORT:
+        if len(values) != 4:
+            raise ValueError(f"a report has 4 fields, not {len(values)}")
+        return dict(zip(_REPORT_FIELDS, values, strict=True))
+    if len(values) < 5:
+        raise ValueError(f"a reply has 5 fields, not {len(values)}")
+    # The content is everything between the third comma and the last one.
+    return {
+        "ext": values[0],
+        "replyid": values[1],
+        "mobile": values[2],
+        "content": ",".join(values[3:-1]),
+        "receivetime": values[-1],
+    }
+
+
+# A record: (its own raw push text, its fields or the reason it has none).
+_Row = tuple[str, dict[str, str] | str]
+
+
+def _from_string(kind: PushKind, data: str) -> list[_Row]:
+    if "," not in data:
+        raise ValueError("not a string, JSON or XML push")
+    rows: list[_Row] = []
     for part in data.split(";"):
         if not part.strip():
             continue
-        values = [v.strip() for v in part.split(",")]
-        if len(values) != len(names):
-            raise ValueError(f"a record has {len(names)} fields, not {len(values)}")
-        rows.append(dict(zip(names, values, strict=True)))
+        try:
+            rows.append((part, _string_fields(kind, part)))
+        except ValueError as exc:
+            rows.append((part, str(exc)))
     return rows
 
 
-def _from_json(data: str) -> list[dict[str, str]]:
+def _json_item(item: Any) -> dict[str, str] | str:
+    if not isinstance(item, dict):
+        return "a result is not an object"
+    row: dict[str, str] = {}
+    for key, value in item.items():
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return f"{key} is not a string or an integer"
+        row[str(key)] = str(value)
+    return row
+
+
+def _from_json(kind: PushKind, data: str) -> list[_Row]:
     doc: Any = orjson.loads(data)
     results = doc.get("results") if isinstance(doc, dict) else None
     if not isinstance(results, list):
         raise ValueError('a JSON push is {"results": [...]}')
-    rows = []
-    for item in results:
-        if not isinstance(item, dict):
-            raise ValueError("each result is an object")
-        row = {}
-        for key, value in item.items():
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise ValueError(f"{key} must be a string or an integer")
-            row[str(key)] = str(value).strip()
-        rows.append(row)
-    return rows
+    return [
+        (orjson.dumps({"results": [item]}).decode("utf-8"), _json_item(item)) for item in results
+    ]
 
 
-def _from_xml(data: str) -> list[dict[str, str]]:
+def _from_xml(kind: PushKind, data: str) -> list[_Row]:
     root: Element = SafeET.fromstring(data, forbid_dtd=True)
     if root.tag != "results":
-        raise ValueError("the XML root must be <results>")
-    rows = []
+        raise ValueError("the XML root is not <results>")
+    rows: list[_Row] = []
     for item in root:
+        raw = "<results>" + tostring(item, encoding="unicode") + "</results>"
         if item.tag != "item":
-            raise ValueError("<results> holds <item> elements")
-        rows.append({child.tag: (child.text or "").strip() for child in item})
+            rows.append((raw, f"<{item.tag}> is not an <item>"))
+        elif any(len(child) for child in item):
+            rows.append((raw, "an <item> field holds elements"))
+        else:
+            rows.append((raw, {child.tag: child.text or "" for child in item}))
     return rows
 
 
-_READERS: Final[dict[PushFormat, Callable[[str], list[dict[str, str]]]]] = {
+_READERS: Final[dict[PushFormat, Callable[[PushKind, str], list[_Row]]]] = {
+    PushFormat.STRING: _from_string,
     PushFormat.JSON: _from_json,
     PushFormat.XML: _from_xml,
 }
 
 
-def _parse(
+def _overflow(kind: PushKind, fmt: PushFormat, rows: list[_Row]) -> str:
+    if fmt is PushFormat.STRING:
+        return ";".join(raw for raw, _ in rows)
+    if fmt is PushFormat.JSON:
+        items = [orjson.loads(raw)["results"][0] for raw, _ in rows]
+        return orjson.dumps({"results": items}).decode("utf-8")
+    return "<results>" + "".join(raw[9:-10] for raw, _ in rows) + "</results>"
+
+
+def _whole(kind: PushKind, data: str, fmt: PushFormat | None, reason: str) -> PushBatch[Any]:
+    entry = Quarantined(kind=kind, raw=data, reason=reason, format=fmt, records=0)
+    return PushBatch(kind=kind, format=fmt, records=(), quarantined=(entry,), digest=_digest(data))
+
+
+def _digest(data: str) -> str:
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def read_push(
+    kind: PushKind | str,
     data: str,
-    fmt: PushFormat | str | None,
-    names: tuple[str, ...],
-    build: Callable[[Mapping[str, str]], T],
-    what: str,
-) -> list[T]:
-    if not isinstance(data, str) or not data.strip():
-        _bad(f"empty {what} push", data if isinstance(data, str) else "")
-    kind = detect_push_format(data) if fmt is None else PushFormat(fmt)
-    reader = _READERS.get(kind)
+    fmt: PushFormat | str | None = None,
+    *,
+    max_records: int = MAX_RECORDS_PER_PUSH,
+) -> PushBatch[Any]:
+    """Read one push record by record; never raises for its content.
+
+    Args:
+        kind: reports or replies.
+        data: the ``data`` value after its one URL decoding.
+        fmt: the account's push format; detected from the first character when None.
+        max_records: records read; the rest is quarantined as one entry.
+    """
+    kind = PushKind(kind)
+    text = data.lstrip("\ufeff").strip() if isinstance(data, str) else ""
+    if not text:
+        return _whole(kind, data if isinstance(data, str) else "", None, f"empty {kind} push")
+    form = detect_push_format(text) if fmt is None else PushFormat(fmt)
     try:
-        rows = reader(data) if reader is not None else _from_string(data, names)
-        if not rows:
-            raise ValueError("no records")
-        if len(rows) > MAX_RECORDS:
-            raise ValueError("too many records in one push")
-        return [build(row) for row in rows]
+        rows = _READERS[form](kind, text)
     except DefusedXmlException as exc:
-        raise PushFormatError(
-            f"hostile {what} push refused ({type(exc).__name__})", text=data
-        ) from None
+        return _whole(kind, text, form, f"hostile XML refused ({type(exc).__name__})")
     except SafeET.ParseError as exc:
-        raise PushFormatError(f"malformed XML {what} push ({exc})", text=data) from None
+        return _whole(kind, text, form, f"malformed XML ({exc})")
     except orjson.JSONDecodeError as exc:
-        raise PushFormatError(f"malformed JSON {what} push ({exc})", text=data) from None
-    except (ValueError, OverflowError) as exc:
-        raise PushFormatError(f"malformed {kind.value} {what} push ({exc})", text=data) from None
+        return _whole(kind, text, form, f"malformed JSON ({exc})")
+    except ValueError as exc:
+        return _whole(kind, text, None if form is PushFormat.STRING else form, str(exc))
+    if not rows:
+        return _whole(kind, text, form, f"no {kind} records")
+    build: Callable[[Mapping[str, str]], Any] = _report if kind is PushKind.REPORT else _reply
+    records: list[Any] = []
+    positions: list[int] = []
+    held: list[Quarantined] = []
+    for index, (raw, fields) in enumerate(rows[:max_records]):
+        reason = fields if isinstance(fields, str) else None
+        if reason is None:
+            assert not isinstance(fields, str)
+            try:
+                records.append(build(fields))
+                positions.append(index)
+                continue
+            except (ValueError, OverflowError, OSError) as exc:
+                reason = str(exc)
+        held.append(
+            Quarantined(kind=kind, raw=raw, reason=reason, format=form, records=1, position=index)
+        )
+    rest = rows[max_records:]
+    if rest:
+        held.append(
+            Quarantined(
+                kind=kind,
+                raw=_overflow(kind, form, rest),
+                reason=f"over the cap of {max_records} records per push",
+                format=form,
+                records=len(rest),
+                position=max_records,
+            )
+        )
+    return PushBatch(
+        kind=kind,
+        format=form,
+        records=tuple(records),
+        quarantined=tuple(held),
+        digest=_digest(text),
+        positions=tuple(positions),
+    )
+
+
+def read_report_push(
+    data: str, fmt: PushFormat | str | None = None, *, max_records: int = MAX_RECORDS_PER_PUSH
+) -> PushBatch[DeliveryReport]:
+    """Read a pushed batch of delivery reports (§7.1.1); see ``read_push``."""
+    return read_push(PushKind.REPORT, data, fmt, max_records=max_records)
+
+
+def read_reply_push(
+    data: str, fmt: PushFormat | str | None = None, *, max_records: int = MAX_RECORDS_PER_PUSH
+) -> PushBatch[InboundReply]:
+    """Read a pushed batch of handset replies (§9.1); see ``read_push``."""
+    return read_push(PushKind.REPLY, data, fmt, max_records=max_records)
+
+
+def _strict(batch: PushBatch[R]) -> list[R]:
+    if batch.quarantined:
+        first = batch.quarantined[0]
+        raise PushFormatError(f"malformed {batch.kind} push ({first.reason})", text=first.raw)
+    return list(batch.records)
 
 
 def parse_report_push(data: str, fmt: PushFormat | str | None = None) -> list[DeliveryReport]:
-    """Parse a pushed batch of delivery reports (§7.1.1).
-
-    Args:
-        data: the ``data`` field's value after the HTTP layer's decoding.
-        fmt: the account's push format; detected from the first character when None.
+    """All or nothing: the reports of a push, or ``PushFormatError`` if any part is unreadable.
 
     Raises:
-        PushFormatError: malformed or hostile input; nothing is returned half.
+        PushFormatError: something would be quarantined by ``read_report_push``.
     """
-    return _parse(data, fmt, _REPORT_FIELDS, _report, "report")
+    return _strict(read_report_push(data, fmt))
 
 
 def parse_reply_push(data: str, fmt: PushFormat | str | None = None) -> list[InboundReply]:
-    """Parse a pushed batch of handset replies (§9.1). See ``parse_report_push``."""
-    return _parse(data, fmt, _REPLY_FIELDS, _reply, "reply")
-
-
-def _xml_items(rows: list[dict[str, str]]) -> str:
-    items = "".join(
-        "<item>" + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in row.items()) + "</item>"
-        for row in rows
-    )
-    return f'<?xml version="1.0" encoding="utf-8"?><results>{items}</results>'
-
-
-def _format(rows: list[dict[str, str]], names: tuple[str, ...], fmt: PushFormat) -> str:
-    if fmt is PushFormat.JSON:
-        return orjson.dumps({"results": rows}).decode("utf-8")
-    if fmt is PushFormat.XML:
-        return _xml_items(rows)
-    return ";".join(",".join(row[n] for n in names) for row in rows)
-
-
-def format_report_push(
-    reports: list[tuple[str, str, str, int]], fmt: PushFormat | str = PushFormat.STRING
-) -> str:
-    """Write ``(msgid, mobile, status, unix_time)`` tuples as a §7 push ``data`` value."""
-    rows = [
-        dict(zip(_REPORT_FIELDS, (m, mob, st, str(t)), strict=True)) for m, mob, st, t in reports
-    ]
-    return _format(rows, _REPORT_FIELDS, PushFormat(fmt))
-
-
-def format_reply_push(
-    replies: list[tuple[str, str, str, str, int]], fmt: PushFormat | str = PushFormat.STRING
-) -> str:
-    """Write ``(ext, replyid, mobile, content, unix_time)`` as a §9 push ``data`` value.
-
-    Content is urlencoded (UTF-8) as the field table of §9.1 asks.
-    """
-    rows = [
-        dict(zip(_REPLY_FIELDS, (e, r, mob, quote_plus(c), str(t)), strict=True))
-        for e, r, mob, c, t in replies
-    ]
-    return _format(rows, _REPLY_FIELDS, PushFormat(fmt))
+    """All or nothing, as ``parse_report_push``, for replies."""
+    return _strict(read_reply_push(data, fmt))

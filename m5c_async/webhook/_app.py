@@ -2,15 +2,20 @@
 
 Rules:
 
-1. ``POST`` to the reports or replies path, the records in the ``data`` form field (the query
-   string's ``data`` is read too, as the document's examples show it there).
-2. The body is refused above ``max_body`` bytes (413), before it is held whole.
-3. Malformed or hostile input answers 400 with the reason, and nothing is handed on.
-4. The records go to the async handler; ``success`` is answered only after it returned, so a
-   handler that stores them durably makes every push stored at least once. If the handler
-   raises, the answer is 500 ``retry`` and the platform pushes again.
-5. Optionally a secret path token (``/<token>/reports``) and a source-address allow-list (the
-   four nodes' IPs by default when enabled): others get 404 and 403.
+1. ``GET`` or ``POST`` to ``/<token>/reports`` or ``/<token>/replies`` (``_access.py``: the token,
+   the allow-list, trusted proxies). ``data`` comes from the query string, a form body, a
+   multipart part or the raw body, decoded once (``protocol.push_payloads``).
+2. Bounded: a ``Content-Length`` above ``max_body`` is refused (413) before anything is read; a
+   body that grows past it is refused as it arrives; a body not complete within ``body_timeout``
+   seconds gets 408 (headers are bounded by uvicorn's h11 limits and ``timeout_keep_alive``);
+   payloads above ``offload_bytes`` are parsed in a worker thread, off the event loop; at most
+   ``max_records`` records are read per push, the rest is quarantined.
+3. Each record is read on its own (``protocol.read_push``). What reads and what is quarantined
+   both go to the sink (``Journal.store_push`` stores both in one transaction); ``success`` is
+   answered only after the sink returned. If it raises (a failed journal write), the answer is
+   500 ``retry`` and the platform pushes again; the journal does not count the retry twice.
+4. With the older ``on_reports`` / ``on_replies`` handlers and no ``on_quarantine``, a push with
+   anything to quarantine is refused whole (400) and nothing is handed on.
 
 Mount it in Starlette/FastAPI (``app.mount("/sms", receiver)``) or serve it alone with uvicorn.
 """
@@ -19,73 +24,102 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from typing import Final
-from urllib.parse import parse_qsl
+from typing import Any, Final, Protocol
+
+import anyio
+import anyio.to_thread
 
 from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, read_body, respond
 from .._exceptions import PushFormatError
 from ..protocol import (
-    NODES,
+    MAX_RECORDS_PER_PUSH,
     DeliveryReport,
     InboundReply,
+    PushBatch,
     PushFormat,
-    parse_reply_push,
-    parse_report_push,
+    PushKind,
+    Quarantined,
+    push_payloads,
+    read_push,
 )
+from ._access import AddressSet, allow_list, check_token, client_address, token_matches
 
-__all__ = ["DEFAULT_ALLOWED_IPS", "WebhookReceiver"]
+__all__ = ["PushSink", "WebhookReceiver"]
 
 log = logging.getLogger("m5c_async.webhook")
-ReportHandler = Callable[[list[DeliveryReport]], Awaitable[None]]
-ReplyHandler = Callable[[list[InboundReply]], Awaitable[None]]
+ReportHandler = Callable[[list[DeliveryReport]], Awaitable[Any]]
+ReplyHandler = Callable[[list[InboundReply]], Awaitable[Any]]
+QuarantineHandler = Callable[[list[Quarantined]], Awaitable[Any]]
 
-#: The platform's node addresses (§2.2), the default allow-list when one is enabled.
-DEFAULT_ALLOWED_IPS: Final = frozenset(n.ip for n in NODES)
+#: Payloads larger than this are parsed in a worker thread.
+OFFLOAD_BYTES: Final = 64 * 1024
+
+
+class PushSink(Protocol):
+    """Where pushes go: ``Journal`` is one. Return only once both parts are durably stored."""
+
+    async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> object:
+        """Store the batch's records and its quarantined parts."""
 
 
 class WebhookReceiver:
-    """Receive pushed reports and replies and hand them to async handlers.
+    """Receive pushed reports and replies; store them through a sink.
 
     Example:
-        >>> async def store(reports: list[DeliveryReport]) -> None:
-        ...     ...  # write them somewhere durable, then return
-        >>> receiver = WebhookReceiver(on_reports=store)
-        >>> # app.mount("/sms", receiver)   ->  POST /sms/reports, POST /sms/replies
+        >>> # async with Journal(Path("c.db")) as journal:
+        >>> #     receiver = WebhookReceiver(sink=journal, token=secrets.token_urlsafe(24))
+        >>> #     app.mount("/sms", receiver)   ->  /sms/<token>/reports, /sms/<token>/replies
     """
 
     def __init__(
         self,
         *,
+        sink: PushSink | None = None,
         on_reports: ReportHandler | None = None,
         on_replies: ReplyHandler | None = None,
+        on_quarantine: QuarantineHandler | None = None,
+        token: str | None = None,
+        insecure: bool = False,
+        allowed_ips: Collection[str] | bool | None = None,
+        trusted_proxies: Collection[str] = (),
         reports_path: str = "/reports",
         replies_path: str = "/replies",
         push_format: PushFormat | str | None = None,
         max_body: int = 4 * 1024 * 1024,
-        token: str | None = None,
-        allowed_ips: Collection[str] | bool | None = None,
+        max_records: int = MAX_RECORDS_PER_PUSH,
+        body_timeout: float = 10.0,
+        offload_bytes: int = OFFLOAD_BYTES,
     ) -> None:
-        prefix = f"/{token.strip('/')}" if token else ""
-        self.routes: dict[str, str] = {}
-        if on_reports is not None:
-            self.routes[prefix + reports_path] = "report"
-        if on_replies is not None:
-            self.routes[prefix + replies_path] = "reply"
+        self.token = check_token(token, insecure=insecure)
+        self.routes: dict[str, PushKind] = {}
+        if sink is not None or on_reports is not None:
+            self.routes[reports_path] = PushKind.REPORT
+        if sink is not None or on_replies is not None:
+            self.routes[replies_path] = PushKind.REPLY
         if not self.routes:
-            raise ValueError("give on_reports, on_replies or both")
+            raise ValueError("give a sink, or on_reports, on_replies or both")
+        self.sink = sink
         self.on_reports = on_reports
         self.on_replies = on_replies
+        self.on_quarantine = on_quarantine
         self.push_format = PushFormat(push_format) if push_format else None
+        self.allowed = allow_list(allowed_ips)
+        self.trusted: AddressSet | None = AddressSet(trusted_proxies) or None
         self.max_body = max_body
-        if allowed_ips is True:
-            self.allowed: frozenset[str] | None = DEFAULT_ALLOWED_IPS
-        elif allowed_ips in (None, False):
-            self.allowed = None
-        else:
-            assert not isinstance(allowed_ips, bool)
-            self.allowed = frozenset(allowed_ips)
+        self.max_records = max_records
+        self.body_timeout = body_timeout
+        self.offload_bytes = offload_bytes
         self.received = {"report": 0, "reply": 0}
+        self.quarantined = {"report": 0, "reply": 0}
         self.refused = 0
+
+    def _route(self, path: str) -> PushKind | None:
+        if self.token is None:
+            return self.routes.get(path)
+        segment, _, rest = path.lstrip("/").partition("/")
+        if not token_matches(self.token, segment):
+            return None
+        return self.routes.get("/" + rest)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -97,63 +131,105 @@ class WebhookReceiver:
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
-        kind = self.routes.get(path)
+        kind = self._route(path)
         if kind is None:
             await _answer(send, 404, "not found")
             return
-        client = (scope.get("client") or ("", 0))[0]
-        if self.allowed is not None and client not in self.allowed:
-            self.refused += 1
-            log.warning("push from %s refused: not an allowed address", client)
-            await _answer(send, 403, "forbidden")
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        peer = (scope.get("client") or ("", 0))[0]
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
+        source = client_address(peer, forwarded, self.trusted)
+        if self.allowed is not None and not self.allowed.contains(source):
+            await self._refuse(send, 403, "forbidden", "push from %s refused: not allowed", source)
             return
-        if scope["method"] != "POST":
-            await _answer(send, 405, "POST only")
+        if scope["method"] not in ("GET", "POST"):
+            await _answer(send, 405, "GET or POST")
             return
+        body = await self._body(headers, receive, send)
+        if body is None:
+            return
+        content_type = headers.get(b"content-type", b"").decode("latin-1") or None
+        query = scope.get("query_string", b"")
         try:
-            body = await read_body(receive, self.max_body)
-        except BodyTooLarge:
-            self.refused += 1
-            await _answer(send, 413, f"body above {self.max_body} bytes")
-            return
-        fields = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        try:
-            fields.update(
-                parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-            )
-        except UnicodeDecodeError:
-            self.refused += 1
-            await _answer(send, 400, "body is not UTF-8")
-            return
-        data = fields.get("data")
-        if data is None:
-            self.refused += 1
-            await _answer(send, 400, "no data field")
-            return
-        try:
-            if kind == "report":
-                reports = parse_report_push(data, self.push_format)
-                count = len(reports)
-                assert self.on_reports is not None
-                handler: Awaitable[None] = self.on_reports(reports)
+            if len(body) + len(query) > self.offload_bytes:
+                batches = await anyio.to_thread.run_sync(
+                    self._read, kind, query, content_type, body
+                )
             else:
-                replies = parse_reply_push(data, self.push_format)
-                count = len(replies)
-                assert self.on_replies is not None
-                handler = self.on_replies(replies)
+                batches = self._read(kind, query, content_type, body)
         except PushFormatError as exc:
-            self.refused += 1
-            log.warning("malformed %s push refused: %s", kind, exc.message)
-            await _answer(send, 400, exc.message)
+            await self._refuse(send, 400, exc.message, "%s push refused: %s", kind, exc.message)
             return
+        await self._store(send, kind, batches, source)
+
+    async def _body(
+        self, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> bytes | None:
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await self._refuse(send, 413, f"body above {self.max_body} bytes", "%s", "too large")
+            return None
         try:
-            await handler
+            with anyio.fail_after(self.body_timeout):
+                return await read_body(receive, self.max_body)
+        except BodyTooLarge:
+            await self._refuse(send, 413, f"body above {self.max_body} bytes", "%s", "too large")
+        except TimeoutError:
+            await self._refuse(send, 408, "body too slow", "%s", "push body too slow; dropped")
+        return None
+
+    def _read(
+        self, kind: PushKind, query: bytes, content_type: str | None, body: bytes
+    ) -> list[PushBatch[Any]]:
+        payloads = push_payloads(query=query, content_type=content_type, body=body)
+        return [
+            read_push(kind, p, self.push_format, max_records=self.max_records) for p in payloads
+        ]
+
+    async def _store(
+        self, send: Send, kind: PushKind, batches: list[PushBatch[Any]], source: str
+    ) -> None:
+        if self.sink is None and self.on_quarantine is None:
+            bad = next((q for b in batches for q in b.quarantined), None)
+            if bad is not None:
+                await self._refuse(send, 400, bad.reason, "%s push refused: %s", kind, bad.reason)
+                return
+        try:
+            for batch in batches:
+                await self._hand_on(batch, source)
         except Exception:
-            log.exception("%s handler failed; answering retry so the platform pushes again", kind)
+            log.exception("storing a %s push failed; answering retry so it comes again", kind)
             await _answer(send, 500, "retry")
             return
-        self.received[kind] += count
+        for batch in batches:
+            self.received[kind] += len(batch.records)
+            self.quarantined[kind] += len(batch.quarantined)
+            if batch.quarantined:
+                log.warning(
+                    "%s push from %s: %d records stored, %d parts quarantined (%s)",
+                    kind,
+                    source,
+                    len(batch.records),
+                    len(batch.quarantined),
+                    batch.quarantined[0].reason[:120],
+                )
         await _answer(send, 200, "success")
+
+    async def _hand_on(self, batch: PushBatch[Any], source: str) -> None:
+        if self.sink is not None:
+            await self.sink.store_push(batch, peer=source or None)
+            return
+        if batch.records:
+            handler = self.on_reports if batch.kind is PushKind.REPORT else self.on_replies
+            assert handler is not None
+            await handler(list(batch.records))
+        if batch.quarantined and self.on_quarantine is not None:
+            await self.on_quarantine(list(batch.quarantined))
+
+    async def _refuse(self, send: Send, status: int, text: str, fmt: str, *args: object) -> None:
+        self.refused += 1
+        log.warning(fmt, *args)
+        await _answer(send, status, text)
 
 
 async def _answer(send: Send, status: int, text: str) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from m5c_async import md5_hex
@@ -112,14 +114,20 @@ def test_send_balance_records_json(sim: str) -> None:
     assert human.stdout.strip().endswith("/10000000")
 
 
-def test_blacklist_reports_and_billing(sim: str) -> None:
-    """The other endpoints answer in JSON."""
+def test_blacklist_reports_and_billing(sim: str, tmp_path: Path) -> None:
+    """The other endpoints answer in JSON; a consuming pull needs somewhere to store first."""
     check = json.loads(m5c("blacklist", "check", "18600000001", "--json", base=sim).stdout)
     assert check["listed"] is False
     removed = m5c("blacklist", "remove", "18600000001", "--json", base=sim)
     assert removed.returncode == 5
     assert "Non black number" in removed.stderr
-    assert isinstance(json.loads(m5c("reports", "--json", base=sim).stdout), list)
+    refused = m5c("reports", "--json", base=sim)
+    assert refused.returncode == 2
+    assert "--journal" in refused.stderr
+    out = tmp_path / "pulled.jsonl"
+    assert isinstance(
+        json.loads(m5c("reports", "--json", "--out", str(out), base=sim).stdout), list
+    )
     billing = json.loads(m5c("billing", "--json", base=sim).stdout)
     assert billing[0]["username"] == USER
 
@@ -168,13 +176,27 @@ def test_campaign_run_status_with_journal(sim: str, tmp_path: Path) -> None:
     assert (status["accepted"], status["pending"], status["rejected"]) == (60, 0, 1)
 
 
+TOKEN = "t0ken-for-the-cli-test"
+
+
 def test_webhook_serve_prints_json_lines() -> None:
     """m5c webhook serve --json prints each received record as one JSON object per line."""
     import httpx
 
     port = free_port()
     with subprocess.Popen(
-        [sys.executable, "-m", "m5c_async", "webhook", "serve", "--port", str(port), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "m5c_async",
+            "webhook",
+            "serve",
+            "--port",
+            str(port),
+            "--json",
+            "--token",
+            TOKEN,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -183,6 +205,7 @@ def test_webhook_serve_prints_json_lines() -> None:
             assert proc.stderr is not None
             assert proc.stdout is not None
             assert "ready" in proc.stderr.readline()
+            base = f"http://127.0.0.1:{port}"
             data = (
                 "12345678901234,13800138000,DELIVRD,1462880473;"
                 "12345678901234,13900139000,UNDELIV,1462880474"
@@ -190,22 +213,24 @@ def test_webhook_serve_prints_json_lines() -> None:
             deadline = time.monotonic() + 10
             while True:
                 try:
-                    answer = httpx.post(f"http://127.0.0.1:{port}/reports", data={"data": data})
+                    answer = httpx.post(f"{base}/{TOKEN}/reports", data={"data": data})
                     break
                 except httpx.ConnectError:
                     assert time.monotonic() < deadline
                     time.sleep(0.05)
             assert answer.text == "success"
-            bad = httpx.post(f"http://127.0.0.1:{port}/reports", data={"data": "1,2"})
-            assert bad.status_code == 400
-            lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+            assert httpx.post(f"{base}/reports", data={"data": data}).status_code == 404
+            odd = httpx.post(f"{base}/{TOKEN}/reports", data={"data": "1,2"})
+            assert odd.text == "success"
+            lines = [json.loads(proc.stdout.readline()) for _ in range(3)]
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    assert [(x["kind"], x["mobile"], x["status"]) for x in lines] == [
+    assert [(x["kind"], x["mobile"], x["status"]) for x in lines[:2]] == [
         ("report", "13800138000", "DELIVRD"),
         ("report", "13900139000", "UNDELIV"),
     ]
+    assert (lines[2]["kind"], lines[2]["raw"]) == ("quarantine", "1,2")
 
 
 def test_sim_json_lines() -> None:
@@ -225,3 +250,46 @@ def test_sim_json_lines() -> None:
             proc.wait(timeout=10)
     assert demo["event"] == "demo-account"
     assert ready == {"event": "ready", "nodes": {"qingdao": f"http://127.0.0.1:{port}"}}
+
+
+def test_replies_are_stored_before_they_are_printed(sim: str, tmp_path: Path) -> None:
+    """A reply holding rich markup is stored, then printed as it is; --json prints raw values;
+    the quarantine commands list and re-read a journal's held entries."""
+    import httpx
+
+    for text in ("[/bold] 好", "[red]x"):
+        injected = httpx.post(
+            f"{sim}/_sim/reply", json={"username": USER, "mobile": "13800000000", "content": text}
+        )
+        assert injected.status_code == 200
+    journal = tmp_path / "pulled.db"
+    human = m5c("replies", "--journal", str(journal), base=sim)
+    assert human.returncode == 0, human.stderr
+    assert "[/bold] 好" in human.stdout and "[red]x" in human.stdout
+    with sqlite3.connect(journal) as conn:
+        stored = sorted(r[0] for r in conn.execute("SELECT content FROM reply_log"))
+    assert stored == ["[/bold] 好", "[red]x"]
+    listed = m5c("quarantine", "list", "--journal", str(journal), "--json")
+    assert (listed.returncode, listed.stdout) == (0, "")
+
+    async def hold() -> None:
+        from m5c_async.journal import Journal
+        from m5c_async.protocol import read_report_push
+
+        async with Journal(journal) as j:
+            await j.store_push(read_report_push("1,13800000000,[bold]X,14628"), peer="1.2.3.4")
+
+    anyio.run(hold)
+    [entry] = [
+        json.loads(x)
+        for x in m5c("quarantine", "list", "--journal", str(journal), "--json").stdout.splitlines()
+    ]
+    assert (entry["raw"], entry["peer"], entry["records"]) == (
+        "1,13800000000,[bold]X,14628",
+        "1.2.3.4",
+        1,
+    )
+    table = m5c("quarantine", "list", "--journal", str(journal))
+    assert "[bold]X" in table.stdout
+    again = m5c("quarantine", "reparse", "--journal", str(journal), "--json")
+    assert json.loads(again.stdout) == {"resolved": 0, "stored": 0, "still_held": 1}

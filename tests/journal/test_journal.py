@@ -70,9 +70,7 @@ async def test_campaign_with_push_to_the_receiver_stores_every_report_once(tmp_p
     handler stores them in the journal; status matches every accepted number."""
     path = tmp_path / "c.db"
     async with Journal(path) as journal:
-        receiver = WebhookReceiver(
-            on_reports=journal.store_reports, on_replies=journal.store_replies
-        )
+        receiver = WebhookReceiver(sink=journal, insecure=True)
         async with serve(receiver) as url:
             account = AccountConfig(
                 username="mlrt",

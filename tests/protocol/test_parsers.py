@@ -112,9 +112,10 @@ def test_records_table_rendering_with_a_space() -> None:
 
 
 def test_records_empty_and_malformed() -> None:
-    """no record is empty; wrong field counts and bad times are format errors."""
+    """no record and an empty body are none; wrong field counts and bad times are errors."""
     assert parse_records("no record") == []
-    for bad in ("", "mlrt,1,2,3", "mlrt,x,138,abc,1395800841;", "mlrt,1,138,abc,later;"):
+    assert parse_records("") == parse_records(" \r\n") == []
+    for bad in ("mlrt,1,2,3", "mlrt,x,138,abc,1395800841;", "mlrt,1,138,abc,later;"):
         with pytest.raises(ReplyFormatError):
             parse_records(bad)
 
@@ -147,8 +148,8 @@ def test_billing_short_sum_and_malformed() -> None:
     [entry] = parse_billing("username:a,sum:5,balance:10|9;")
     assert (entry.sent_domestic, entry.sent_voice) == (5, 0)
     assert entry.international.charged is None
+    assert parse_billing("") == []
     for bad in (
-        "",
         "username:a;",
         "username:a,sum:x,balance:1;",
         "username:a,sum:1,balance:1/2/3/4/5/6/7/8/9;",
@@ -188,7 +189,8 @@ def test_reports_no_record_and_malformed() -> None:
         "x,13811299999,DELIVRD,2013-09-12 09:09:31",
         "x1,2,3,4,DELIVRD,2013-09-12 09:09:31",
         "1,2,r3,4,DELIVRD,2013-09-12 09:09:31",
-        "3456,30911175558600,13811299999,THIS-IS-TOO-LONG,2013-09-12 09:09:31",
+        "3456,30911175558600,13811299999," + "X" * 65 + ",2013-09-12 09:09:31",
+        "3456,30911175558600,13811299999,\x07,2013-09-12 09:09:31",
         "3456,30911175558600,13811299999,DELIVRD,2013-13-12 09:09:31",
     ):
         with pytest.raises(ReplyFormatError):
@@ -210,7 +212,8 @@ def test_replies_both_separators() -> None:
     assert (d.ext, d.reply_id, d.mobile) == (None, "90", "15210954925")
     assert d.raw_content == "%E4%B8%8D%E5%91%8A%E8%AF%89%E4%BD%A0"
     assert parse_replies("no record") == []
-    for bad in ("", "1,2,3", "x,1,138,y,2016-03-01 10:48:06", "1,a,138,y,2016-03-01 10:48:06"):
+    assert parse_replies("") == [], "queryByCondition answers an empty body when none"
+    for bad in ("1,2,3", "x,1,138,y,2016-03-01 10:48:06", "1,a,138,y,2016-03-01 10:48:06"):
         with pytest.raises(ReplyFormatError):
             parse_replies(bad)
 
@@ -268,3 +271,15 @@ def test_url_decode_and_wall_time() -> None:
     assert parse_wall_time("2013-09-12 09:09:31").utcoffset() is not None
     with pytest.raises(ValueError, match="wall-clock"):
         parse_wall_time("yesterday")
+
+
+def test_blacklist_replies_may_come_in_gbk() -> None:
+    """The blacklist endpoints take no encode: a GBK body is read as GBK; others stay strict."""
+    from m5c_async.protocol import Credentials, build_balance, build_blacklist_check, decode_reply
+
+    creds = Credentials.create(username="user", password="p", apikey="k" * 32)
+    body = "success:Black number;Desc:用户投诉;Addtime:2016-01-01".encode("gbk")
+    text = decode_reply(body, build_blacklist_check(creds, "13800000000"))
+    assert parse_blacklist_check(text).description == "用户投诉"
+    with pytest.raises(ReplyFormatError, match="UTF-8"):
+        decode_reply("余额".encode("gbk"), build_balance(creds))

@@ -26,15 +26,30 @@ from m5c_async import (
     InvalidParameterError,
     InvalidTimeError,
     M5CError,
+    PushFormatError,
     ReplyFormatError,
     ReplyTooLargeError,
 )
-from m5c_async.protocol import Encoding, build_send, normalize, parse_reports
+from m5c_async.protocol import (
+    Encoding,
+    build_send,
+    normalize,
+    parse_report_push,
+    parse_reports,
+    push_payloads,
+)
 from m5c_async.webhook import WebhookReceiver
 from tests.conftest import APIKEY, PASSWORD
 
 CREDS = Credentials.create(username="mlrt", password=PASSWORD, apikey=APIKEY)
 PAST = datetime.now(UTC) - timedelta(days=1)
+
+received: list[int] = []
+
+
+async def _store(batch: list[Any]) -> None:
+    received.append(len(batch))
+
 
 # (what, a callable that tries it, the error it must raise)
 LOCAL: list[tuple[str, Callable[[], Any], type[M5CError]]] = [
@@ -76,6 +91,31 @@ LOCAL: list[tuple[str, Callable[[], Any], type[M5CError]]] = [
         ReplyFormatError,
     ),
     ("reply: empty body", lambda: parse_reports(""), ReplyFormatError),
+    (
+        "webhook: no path token",
+        lambda: WebhookReceiver(on_reports=_store),
+        InvalidParameterError,
+    ),
+    (
+        "webhook: token too short",
+        lambda: WebhookReceiver(on_reports=_store, token="abc"),
+        InvalidParameterError,
+    ),
+    (
+        "webhook: allow-list entry not an address",
+        lambda: WebhookReceiver(on_reports=_store, insecure=True, allowed_ips=["node-1"]),
+        InvalidParameterError,
+    ),
+    (
+        "push: a request with no data and no body",
+        lambda: push_payloads(query=b"x=1", content_type=None, body=b""),
+        PushFormatError,
+    ),
+    (
+        "push: strict parse of a push with an unreadable record",
+        lambda: parse_report_push("1,13800000000,DELIVRD,1462880473;x"),
+        PushFormatError,
+    ),
 ]
 
 
@@ -132,14 +172,7 @@ def test_duplicates_are_reported_not_sent_twice() -> None:
     assert [r.reason.value for r in recipients.rejected] == ["duplicate"]
 
 
-received: list[int] = []
-
-
-async def _store(batch: list[Any]) -> None:
-    received.append(len(batch))
-
-
-RECEIVER = WebhookReceiver(on_reports=_store, on_replies=_store, max_body=64 * 1024)
+RECEIVER = WebhookReceiver(on_reports=_store, on_replies=_store, max_body=64 * 1024, insecure=True)
 
 
 @settings(max_examples=150, deadline=None)

@@ -118,7 +118,7 @@ async def test_fault_matrix(scenario: str, tmp_path: Path) -> None:
         for report in batch:
             stored[(report.msgid, report.mobile)] += 1
 
-    receiver = WebhookReceiver(on_reports=on_reports)
+    receiver = WebhookReceiver(on_reports=on_reports, insecure=True)
     outcomes: list[PacketOutcome] = []
 
     class Collect:

@@ -1,0 +1,236 @@
+"""``m5c webhook serve``, ``m5c quarantine list|reparse`` and the pulls' store-before-show.
+
+Rules:
+
+1. ``webhook serve`` needs ``--token`` (or ``M5C_WEBHOOK_TOKEN``) unless ``--insecure``; bound to
+   anything but loopback it accepts only the four nodes of §2.2 unless ``--allow-ip`` or
+   ``--no-allow-list`` says otherwise; ``X-Forwarded-For`` counts only from ``--trusted-proxy``.
+   With ``--journal`` everything (records and quarantine) is stored there before ``success``;
+   without it, records and quarantined parts are printed as lines.
+2. ``reports`` and ``replies`` consume what they pull: it is written to ``--journal`` or appended
+   to ``--out`` (JSON lines, fsynced) before anything is printed. ``replies --debug`` consumes
+   nothing and needs neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..protocol import PushBatch, PushFormat
+
+__all__ = ["add_pull_options", "add_receive_commands", "pull_and_show", "quarantine", "webhook"]
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command line that cannot run; the message says why."""
+
+
+def add_receive_commands(sub: Any) -> None:
+    """Add ``webhook`` and ``quarantine`` to the ``m5c`` parser."""
+    p = sub.add_parser("webhook", help="receive pushed reports and replies")
+    p.add_argument("action", choices=["serve"])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8900)
+    p.add_argument("--push-format", choices=[f.value for f in PushFormat])
+    p.add_argument("--journal", type=Path, help="store records and quarantine in this journal")
+    p.add_argument("--token", help="secret path segment (or M5C_WEBHOOK_TOKEN), 16+ characters")
+    p.add_argument("--insecure", action="store_true", help="run without a token (logs a warning)")
+    p.add_argument("--allow-ip", action="append", default=[], help="allowed source, repeatable")
+    p.add_argument("--no-allow-list", action="store_true", help="accept any source address")
+    p.add_argument("--trusted-proxy", action="append", default=[], help="believe its XFF")
+    p.add_argument("--max-records", type=int, help="records read per push; the rest quarantined")
+    p.add_argument("--max-body", type=int, default=4 * 1024 * 1024, help="bytes per request")
+    p.add_argument("--body-timeout", type=float, default=10.0, help="seconds to read a body")
+    p.add_argument("--json", action="store_true", help="one JSON object per record")
+
+    p = sub.add_parser("quarantine", help="list or re-parse pushed data that could not be read")
+    p.add_argument("action", choices=["list", "reparse"])
+    p.add_argument("--journal", type=Path, required=True)
+    p.add_argument("--all", action="store_true", help="include entries already re-parsed")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true", help="one JSON object per entry")
+
+
+def add_pull_options(p: argparse.ArgumentParser) -> None:
+    """``--journal`` / ``--out`` for a consuming pull."""
+    p.add_argument("--journal", type=Path, help="store what is pulled here before printing it")
+    p.add_argument("--out", type=Path, help="append what is pulled here (JSON lines) first")
+
+
+def _line(value: Any) -> str:
+    from ._main import _plain
+
+    return orjson.dumps(_plain(value)).decode() + "\n"
+
+
+async def pull_and_show(args: argparse.Namespace, sms: Any, show: Any) -> int:
+    """Pull reports or replies, store them (journal or file), then print them."""
+    consuming = not (args.command == "replies" and getattr(args, "debug", False))
+    if consuming and args.journal is None and args.out is None:
+        raise UsageError(
+            f"{args.command} consumes what it pulls: give --journal FILE.db or --out FILE.jsonl"
+        )
+    rows: list[Any] = await (
+        sms.reports() if args.command == "reports" else sms.replies(args.debug)
+    )
+    if args.journal is not None and rows:
+        from ..journal import Journal
+
+        async with Journal(args.journal) as journal:
+            store = journal.store_reports if args.command == "reports" else journal.store_replies
+            await store(rows, via="pull")
+    if args.out is not None and rows:
+        _append(args.out, [{"kind": args.command[:-1], **_as_dict(r)} for r in rows])
+    show(rows)
+    return 0
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    from ._main import _plain
+
+    plain = _plain(value)
+    assert isinstance(plain, dict)
+    return plain | {"pulled_at": time.time()}
+
+
+def _append(path: Path, rows: list[dict[str, Any]]) -> None:
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _PrintSink:
+    """Without a journal: each record and each quarantined part as a line on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> None:
+        from ._main import _plain
+
+        lines = [{"kind": batch.kind.value, **_plain(r)} for r in batch.records]
+        lines += [
+            {**_plain(q), "kind": "quarantine", "of": batch.kind.value, "peer": peer}
+            for q in batch.quarantined
+        ]
+        for line in lines:
+            text = orjson.dumps(line).decode() if self.as_json else f"{line['kind']}: {line}"
+            sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def _allowed(args: argparse.Namespace) -> list[str] | bool | None:
+    if args.no_allow_list:
+        return None
+    if args.allow_ip:
+        return list(args.allow_ip)
+    return None if _loopback(args.host) else True
+
+
+async def webhook(args: argparse.Namespace) -> int:
+    """``m5c webhook serve``."""
+    import uvicorn
+
+    from ..protocol import MAX_RECORDS_PER_PUSH
+    from ..webhook import WebhookReceiver
+
+    token = args.token or os.environ.get("M5C_WEBHOOK_TOKEN") or None
+    if token is None and not args.insecure:
+        raise UsageError("webhook serve needs --token (or M5C_WEBHOOK_TOKEN), or --insecure")
+
+    async def serve(sink: Any) -> None:
+        receiver = WebhookReceiver(
+            sink=sink,
+            token=token,
+            insecure=args.insecure,
+            allowed_ips=_allowed(args),
+            trusted_proxies=args.trusted_proxy,
+            push_format=args.push_format,
+            max_body=args.max_body,
+            max_records=args.max_records or MAX_RECORDS_PER_PUSH,
+            body_timeout=args.body_timeout,
+        )
+        config = uvicorn.Config(
+            receiver,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=16 * 1024,
+        )
+        prefix = "/<token>" if token else ""
+        print(
+            f"m5c webhook ready: http://{args.host}:{args.port}{prefix}/reports and /replies"
+            f" (allow-list: {'on' if receiver.allowed is not None else 'off'})",
+            file=sys.stderr,
+            flush=True,
+        )
+        await uvicorn.Server(config).serve()
+
+    if args.journal is not None:
+        from ..journal import Journal
+
+        async with Journal(args.journal) as journal:
+            await serve(journal)
+    else:
+        await serve(_PrintSink(args.json))
+    return 0
+
+
+async def quarantine(args: argparse.Namespace) -> int:
+    """``m5c quarantine list|reparse``."""
+    from ..journal import Journal
+
+    if not args.journal.exists():
+        raise UsageError(f"no journal at {args.journal}")
+    async with Journal(args.journal) as journal:
+        if args.action == "reparse":
+            counts = await journal.reparse_quarantine()
+            if args.json:
+                sys.stdout.write(_line(counts))
+            else:
+                print(
+                    f"resolved {counts.resolved} entries, stored {counts.stored} records,"
+                    f" still held {counts.still_held}"
+                )
+            return 0
+        entries = await journal.quarantined(include_resolved=args.all, limit=args.limit)
+    if args.json:
+        sys.stdout.write("".join(_line(e) for e in entries))
+        return 0
+    if not entries:
+        print("quarantine empty")
+    for e in entries:
+        when = datetime.fromtimestamp(e.received, UTC).isoformat(timespec="seconds")
+        state = "held" if e.resolved is None else "resolved"
+        print(
+            f"#{e.id} {e.kind} {e.format or '-'} records={e.records} {state} via {e.via}"
+            f" from {e.peer or '-'} at {when}: {e.reason}"
+        )
+        raw = e.raw if len(e.raw) <= 400 else e.raw[:400] + f"... ({len(e.raw)} characters)"
+        print("    " + raw.replace("\n", "\n    "))
+    return 0

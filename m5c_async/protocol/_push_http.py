@@ -1,0 +1,99 @@
+"""From one HTTP request of a push to its ``data`` payloads, each decoded once.
+
+Rules (docs/protocol.md, "Pushes"):
+
+1. ``data`` is read from the query string (GET or POST, as every example of §7 and §9 writes
+   it), from a urlencoded form body, from a ``multipart/form-data`` part named ``data``, or, when
+   the body carries no ``data`` field, the body itself is the payload (a raw body).
+2. Query strings and form bodies are URL-decoded once (``+`` is a space), by the standard library.
+   A multipart part or a raw body is taken as is, unless it is entirely in urlencoded form
+   (unreserved characters, ``+`` and ``%XX`` only, with at least one escape): then it is decoded
+   once too, so both readings of "URLEncode 编码后" arrive the same.
+3. The bytes are UTF-8 (§7.1, §9.1 "请求编码：UTF-8"). A byte that is not valid UTF-8 is kept as a
+   ``%XX`` escape rather than replaced, so nothing is lost (§9's JSON example has such bytes).
+   A BOM and surrounding whitespace are removed.
+4. The same payload given twice in one request (query and body) is read once; different ones are
+   each read.
+"""
+
+from __future__ import annotations
+
+import re
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Final
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from .._exceptions import PushFormatError
+
+__all__ = ["push_payloads", "utf8_keeping_bytes"]
+
+_BAD_BYTE: Final = re.compile("[\udc80-\udcff]")
+_FORM_ENCODED: Final = re.compile(r"(?:[A-Za-z0-9._~*+-]|%[0-9A-Fa-f]{2})+")
+
+
+def utf8_keeping_bytes(raw: bytes) -> str:
+    """Decode UTF-8, writing each invalid byte as ``%XX`` instead of replacing it.
+
+    >>> utf8_keeping_bytes(b"E5\\x91\\xb5\\xe5\\x91\\xb5")
+    'E5%91%B5呵'
+    """
+    text = raw.decode("utf-8", "surrogateescape")
+    if not _BAD_BYTE.search(text):
+        return text
+    return _BAD_BYTE.sub(lambda m: f"%{ord(m[0]) - 0xDC00:02X}", text)
+
+
+def _clean(text: str) -> str:
+    return text.strip().lstrip("\ufeff").strip()
+
+
+def _form_values(encoded: str) -> list[bytes]:
+    # latin-1 maps each byte to one character and back: the values come out as their bytes.
+    pairs = parse_qsl(encoded, keep_blank_values=True, encoding="latin-1", errors="strict")
+    return [value.encode("latin-1") for key, value in pairs if key == "data"]
+
+
+def _as_is(raw: bytes) -> str:
+    text = _clean(utf8_keeping_bytes(raw))
+    if "%" in text and _FORM_ENCODED.fullmatch(text):
+        return _clean(utf8_keeping_bytes(unquote_to_bytes(text.replace("+", " "))))
+    return text
+
+
+def _multipart(content_type: str, body: bytes) -> list[bytes] | None:
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        return None
+    values: list[bytes] = []
+    for part in message.walk():
+        if part.get_param("name", header="content-disposition") == "data":
+            payload = part.get_payload(decode=True)
+            values.append(payload if isinstance(payload, bytes) else b"")
+    return values
+
+
+def push_payloads(*, query: bytes | str, content_type: str | None, body: bytes) -> list[str]:
+    """The distinct ``data`` payloads of one request, each decoded once (module rules).
+
+    Raises:
+        PushFormatError: the request carries no ``data`` at all and no body.
+    """
+    query_text = query.decode("latin-1") if isinstance(query, bytes) else query
+    decoded = [_clean(utf8_keeping_bytes(v)) for v in _form_values(query_text)]
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if body.strip():
+        from_body: list[str] | None = None
+        if mime == "multipart/form-data":
+            parts = _multipart(content_type or "", body)
+            if parts:
+                from_body = [_as_is(p) for p in parts]
+        elif mime == "application/x-www-form-urlencoded" or body.lstrip().startswith(b"data="):
+            values = _form_values(body.decode("latin-1"))
+            if values:
+                from_body = [_clean(utf8_keeping_bytes(v)) for v in values]
+        decoded.extend(from_body if from_body is not None else [_as_is(body)])
+    if not decoded:
+        raise PushFormatError("no data field and no body")
+    return list(dict.fromkeys(decoded))

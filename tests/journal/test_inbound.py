@@ -1,0 +1,142 @@
+"""Reports keep their history, replies are never merged, the quarantine keeps and re-reads."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from m5c_async.engine import Campaign, OutcomeKind, PacketOutcome
+from m5c_async.journal import Journal
+from m5c_async.protocol import DeliveryReport, InboundReply, read_reply_push, read_report_push
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock for the journal."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _accepted(journal: Journal, numbers: list[str], msgid: str) -> int:
+    campaign = Campaign(numbers=numbers, content="x")
+    cid = await journal.create(campaign, profile="notification")
+    await journal.import_source(cid, campaign)
+    [packet] = [p async for p in journal.packets(cid, 10)]
+    await journal.mark_in_flight(packet)
+    journal.record(
+        PacketOutcome(
+            kind=OutcomeKind.ACCEPTED, packet_id=packet.id, numbers=packet.numbers, msgid=msgid
+        )
+    )
+    return cid
+
+
+async def test_a_forged_report_first_cannot_suppress_the_genuine_one(tmp_path: Path) -> None:
+    """Both are kept; the status is the latest received; an identical retry adds nothing."""
+    clock = Clock()
+    async with Journal(tmp_path / "j.db", clock=clock) as journal:
+        cid = await _accepted(journal, ["13800000000"], "42")
+        forged = DeliveryReport(msgid="42", mobile="13800000000", status="UNDELIV", at=AT)
+        genuine = DeliveryReport(msgid="42", mobile="13800000000", status="DELIVRD", at=AT)
+        assert await journal.store_reports([forged], via="push") == 1
+        assert (await journal.status(cid)).undelivered == 1
+        clock.now += 5
+        assert await journal.store_reports([genuine], via="push") == 1
+        clock.now += 5
+        assert await journal.store_reports([genuine], via="push") == 0
+        status = await journal.status(cid)
+    assert (status.delivered, status.undelivered) == (1, 0)
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        history = conn.execute("SELECT status FROM report_log ORDER BY id").fetchall()
+    assert history == [("UNDELIV",), ("DELIVRD",)]
+
+
+async def test_replies_with_no_id_and_no_time_an_hour_apart_are_both_kept(tmp_path: Path) -> None:
+    """Same text, empty replyid and time: a retry within the window counts once, not later."""
+    clock = Clock()
+    data = "<results><item><ext>1</ext><replyid></replyid><mobile>13800000000</mobile>"
+    data += "<content>好</content><receivetime></receivetime></item></results>"
+    async with Journal(tmp_path / "r.db", clock=clock) as journal:
+        first = await journal.store_push(read_reply_push(data), peer="115.28.23.78")
+        clock.now += 30
+        retry = await journal.store_push(read_reply_push(data), peer="115.28.23.78")
+        clock.now += 3600
+        later = await journal.store_push(read_reply_push(data), peer="115.28.23.78")
+        # Two identical records in one push are two replies (different positions).
+        twice = await journal.store_push(read_reply_push(data.replace("</results>", "") + data[9:]))
+    assert (first.new, retry.new, retry.duplicates, later.new, twice.new) == (1, 0, 1, 1, 2)
+
+
+async def test_replies_with_an_id_or_a_time_dedupe_on_every_field(tmp_path: Path) -> None:
+    """Same id and time is a retry at any distance; a different text is another reply."""
+    clock = Clock()
+    async with Journal(tmp_path / "k.db", clock=clock) as journal:
+        one = InboundReply(ext="1", reply_id="9", mobile="13800000000", content="好", at=AT)
+        other = InboundReply(ext="1", reply_id="9", mobile="13800000000", content="坏", at=AT)
+        assert await journal.store_replies([one, one]) == 1
+        clock.now += 86_400
+        assert await journal.store_replies([one, other]) == 1
+
+
+async def test_store_push_keeps_records_and_quarantine_in_one_go(tmp_path: Path) -> None:
+    """A push with a bad record: the good stored, the bad held with raw text, peer and reason;
+    a retry of the same push adds nothing; a re-parse stores what today's parser reads."""
+    clock = Clock()
+    data = "1,13800000000,DELIVRD,1462880473;2,13800000001,UNDELIV,14628"
+    async with Journal(tmp_path / "q.db", clock=clock) as journal:
+        counts = await journal.store_push(read_report_push(data), peer="58.96.181.93")
+        again = await journal.store_push(read_report_push(data), peer="58.96.181.93")
+        [entry] = await journal.quarantined()
+        assert (counts.new, counts.quarantined, again.new, again.quarantined) == (1, 1, 0, 0)
+        assert (entry.kind, entry.format, entry.records, entry.peer, entry.via) == (
+            "report",
+            "string",
+            1,
+            "58.96.181.93",
+            "push",
+        )
+        assert entry.raw == "2,13800000001,UNDELIV,14628" and "10-digit" in entry.reason
+        unchanged = await journal.reparse_quarantine()
+        assert (unchanged.resolved, unchanged.still_held) == (0, 1)
+        # An operator repairs the raw text in place (or a newer parser reads it): now it stores.
+        await journal.store.run(
+            lambda c: c.execute(
+                "UPDATE quarantine SET raw = raw || '00000' WHERE id = ?", (entry.id,)
+            )
+        )
+        fixed = await journal.reparse_quarantine()
+        assert (fixed.resolved, fixed.stored, fixed.still_held) == (1, 1, 0)
+        assert await journal.quarantined() == []
+        [kept] = await journal.quarantined(include_resolved=True)
+        assert kept.resolved == clock.now
+
+
+async def test_a_journal_of_the_first_schema_opens_and_keeps_its_rows(tmp_path: Path) -> None:
+    """reports/replies written before the logs existed are carried into them on open."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE reports (msgid TEXT NOT NULL, mobile TEXT NOT NULL, status TEXT NOT NULL,"
+            " at REAL, received REAL NOT NULL, PRIMARY KEY (msgid, mobile)) WITHOUT ROWID;"
+            "CREATE TABLE replies (reply_id TEXT NOT NULL, mobile TEXT NOT NULL, ext TEXT,"
+            " content TEXT NOT NULL, at REAL, received REAL NOT NULL,"
+            " PRIMARY KEY (reply_id, mobile, content)) WITHOUT ROWID;"
+            "INSERT INTO reports VALUES ('7', '13800000000', 'DELIVRD', 1767225600.0, 1.0);"
+            "INSERT INTO replies VALUES ('', '13800000000', '1', '好', NULL, 1.0);"
+        )
+    async with Journal(path) as journal:
+        report = DeliveryReport(
+            msgid="7",
+            mobile="13800000000",
+            status="DELIVRD",
+            at=datetime.fromtimestamp(1767225600, UTC),
+        )
+        assert await journal.store_reports([report]) == 0
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM reply_log").fetchone() == (1,)
