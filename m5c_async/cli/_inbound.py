@@ -52,6 +52,7 @@ def add_receive_commands(sub: Any) -> None:
     p.add_argument("--max-records", type=int, help="records read per push; the rest quarantined")
     p.add_argument("--max-body", type=int, default=4 * 1024 * 1024, help="bytes per request")
     p.add_argument("--body-timeout", type=float, default=10.0, help="seconds to read a body")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to send headers")
     p.add_argument("--json", action="store_true", help="one JSON object per record")
 
     p = sub.add_parser("quarantine", help="list or re-parse pushed data that could not be read")
@@ -156,7 +157,7 @@ async def webhook(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..protocol import MAX_RECORDS_PER_PUSH
-    from ..webhook import WebhookReceiver
+    from ..webhook import WebhookReceiver, receiver_config
 
     token = args.token or os.environ.get("M5C_WEBHOOK_TOKEN") or None
     if token is None and not args.insecure:
@@ -174,13 +175,8 @@ async def webhook(args: argparse.Namespace) -> int:
             max_records=args.max_records or MAX_RECORDS_PER_PUSH,
             body_timeout=args.body_timeout,
         )
-        config = uvicorn.Config(
-            receiver,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            timeout_keep_alive=5,
-            h11_max_incomplete_event_size=16 * 1024,
+        config = receiver_config(
+            receiver, host=args.host, port=args.port, header_timeout=args.header_timeout
         )
         prefix = "/<token>" if token else ""
         print(

@@ -1,8 +1,9 @@
 """Pull loops for accounts without push: reports (§6) and replies (§8) into the journal.
 
-Each pulled batch is written to the journal as soon as its reply arrives. A pull consumes data on
-the platform, so a reply lost on the way loses what it carried from the one-shot pull; the
-repeatable queries (``reports_for``, ``replies_between``) are the way back (docs/client.md).
+Each pulled batch is written to the journal as soon as its reply arrives, and before the next
+pull: a pull consumes data on the platform, so a batch whose write fails is written again until
+it holds (the loop stays cancellable). A reply lost on the way loses what it carried from the
+one-shot pull; the repeatable queries (``reports_for``, ``replies_between``) are the way back.
 """
 
 from __future__ import annotations
@@ -37,9 +38,27 @@ async def _pull(
             log.warning("%s pull failed: %s", what, exc.message)
             batch = []
         if batch:
-            await store(batch)
+            await _keep(batch, store, what, interval, sleep)
             continue
         await sleep(interval)
+
+
+async def _keep(
+    batch: Sequence[T],
+    store: Callable[[Sequence[T]], Awaitable[int]],
+    what: str,
+    interval: float,
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
+    # The platform has forgotten this batch: storing it is retried (cancellable) until it holds,
+    # and nothing more is pulled meanwhile.
+    while True:
+        try:
+            await store(batch)
+            return
+        except Exception as exc:  # a failed journal write: the batch exists only here
+            log.error("storing %d pulled %ss failed (%s); retrying", len(batch), what, exc)
+            await sleep(interval)
 
 
 async def pull_reports(

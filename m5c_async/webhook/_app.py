@@ -7,7 +7,7 @@ Rules:
    multipart part or the raw body, decoded once (``protocol.push_payloads``).
 2. Bounded: a ``Content-Length`` above ``max_body`` is refused (413) before anything is read; a
    body that grows past it is refused as it arrives; a body not complete within ``body_timeout``
-   seconds gets 408 (headers are bounded by uvicorn's h11 limits and ``timeout_keep_alive``);
+   seconds gets 408; one cut off by a disconnect is not read at all (headers: ``_server.py``);
    payloads above ``offload_bytes`` are parsed in a worker thread, off the event loop; at most
    ``max_records`` records are read per push, the rest is quarantined.
 3. Each record is read on its own (``protocol.read_push``). What reads and what is quarantined
@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol
 import anyio
 import anyio.to_thread
 
-from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, read_body, respond
+from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, respond
 from .._exceptions import PushFormatError
 from ..protocol import (
     MAX_RECORDS_PER_PUSH,
@@ -171,11 +171,14 @@ class WebhookReceiver:
             return None
         try:
             with anyio.fail_after(self.body_timeout):
-                return await read_body(receive, self.max_body)
+                return await _read_body(receive, self.max_body)
         except BodyTooLarge:
             await self._refuse(send, 413, f"body above {self.max_body} bytes", "%s", "too large")
         except TimeoutError:
             await self._refuse(send, 408, "body too slow", "%s", "push body too slow; dropped")
+        except _Disconnected:
+            # Half a body is not a push: nothing is read or stored; the platform pushes again.
+            self.refused += 1
         return None
 
     def _read(
@@ -230,6 +233,27 @@ class WebhookReceiver:
         self.refused += 1
         log.warning(fmt, *args)
         await _answer(send, status, text)
+
+
+class _Disconnected(Exception):
+    """The sender went away before the body was complete."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, refused past ``limit`` bytes; a disconnect mid-body raises."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def _answer(send: Send, status: int, text: str) -> None:

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from m5c_async.engine import Campaign, OutcomeKind, PacketOutcome
 from m5c_async.journal import Journal
 from m5c_async.protocol import DeliveryReport, InboundReply, read_reply_push, read_report_push
@@ -140,3 +142,46 @@ async def test_a_journal_of_the_first_schema_opens_and_keeps_its_rows(tmp_path: 
         assert await journal.store_reports([report]) == 0
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM reply_log").fetchone() == (1,)
+
+
+async def test_a_pulled_batch_whose_write_fails_is_written_again(tmp_path: Path) -> None:
+    """The platform forgot the batch: the pull loop retries the store, pulling nothing more."""
+    from m5c_async.journal import pull_reports
+
+    report = DeliveryReport(msgid="1", mobile="13800000000", status="DELIVRD", at=AT)
+    pulls = 0
+
+    class Client:
+        async def reports(self) -> list[DeliveryReport]:
+            nonlocal pulls
+            pulls += 1
+            return [report] if pulls == 1 else []
+
+    async with Journal(tmp_path / "p.db") as journal:
+        real = journal.store_reports
+        failures = 2
+
+        async def flaky(batch: list[DeliveryReport], **kw: object) -> int:
+            nonlocal failures
+            if failures:
+                failures -= 1
+                raise sqlite3.OperationalError("disk I/O error")
+            return await real(batch)
+
+        journal.store_reports = flaky  # type: ignore[method-assign]
+        naps = 0
+
+        class Stop(Exception):
+            pass
+
+        async def sleep(_: float) -> None:
+            nonlocal naps
+            naps += 1
+            if naps == 3:  # two retries of the write, then one idle wait: stop there
+                raise Stop
+
+        with pytest.raises(Stop):
+            await pull_reports(Client(), journal, sleep=sleep)  # type: ignore[arg-type]
+        assert (pulls, failures) == (2, 0)
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM report_log").fetchone() == (1,)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -13,12 +16,14 @@ import pytest
 
 from m5c_async.journal import Journal
 from m5c_async.protocol import PushFormat
-from m5c_async.simulator import AccountConfig, PlatformSettings, run_simulator
-from m5c_async.webhook import WebhookReceiver
+from m5c_async.simulator import AccountConfig, PlatformSettings, free_port, run_simulator
+from m5c_async.simulator._serve import _EmbeddedServer
+from m5c_async.webhook import WebhookReceiver, receiver_config
 from tests.conftest import APIKEY, PASSWORD
 from tests.simulator.test_serving import form, serve, wait_for
 
 TOKEN = "e2e-secret-token-0123"
+GOOD = "12345678901234,13800000000,DELIVRD,1462880473"
 ODD = ["好,的", "C++ 100%", "1+1=2", "[/bold] <b>&", "%e5%a5%bd", "好;的"]
 
 
@@ -83,12 +88,35 @@ async def test_every_push_lands_once_with_the_receiver_down_for_a_while(
         assert held == []
 
 
+@asynccontextmanager
+async def served(receiver: WebhookReceiver, **kw: Any) -> AsyncIterator[int]:
+    """The receiver under uvicorn with ``receiver_config`` on a free loopback port."""
+    port = free_port()
+    server = _EmbeddedServer(receiver_config(receiver, host="127.0.0.1", port=port, **kw))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(5):
+            while not server.started:
+                await anyio.sleep(0.01)
+        try:
+            yield port
+        finally:
+            server.should_exit = True
+
+
+def _recv_all(sock: socket.socket) -> bytes:
+    """Everything until the server closes (the socket has its own timeout)."""
+    chunks = []
+    while chunk := sock.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def test_a_slow_body_is_cut_by_the_deadline(tmp_path: Path) -> None:
     """Headers promise 50 bytes, 5 arrive, then nothing: 408 within the body deadline."""
     async with Journal(tmp_path / "slow.db") as journal:
         receiver = WebhookReceiver(sink=journal, token=TOKEN, body_timeout=0.3)
-        async with serve(receiver) as url:
-            port = int(url.rsplit(":", 1)[1])
+        async with served(receiver) as port:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 sock.sendall(
                     f"POST /{TOKEN}/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n"
@@ -96,3 +124,62 @@ async def test_a_slow_body_is_cut_by_the_deadline(tmp_path: Path) -> None:
                 )
                 answer = await anyio.to_thread.run_sync(sock.recv, 4096)
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+async def test_trickled_headers_are_cut_by_the_header_deadline(tmp_path: Path) -> None:
+    """A client that never finishes its headers is disconnected after header_timeout, and a
+    keep-alive connection's next request gets the same deadline."""
+    async with Journal(tmp_path / "hdr.db") as journal:
+        receiver = WebhookReceiver(sink=journal, token=TOKEN)
+        async with served(receiver, header_timeout=0.3) as port:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                assert await anyio.to_thread.run_sync(_recv_all, sock) == b""
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                body = "data=" + GOOD
+                sock.sendall(
+                    f"POST /{TOKEN}/reports HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                    f"Content-Type: application/x-www-form-urlencoded\r\n\r\n{body}"
+                    "GET /next HTTP/1.1\r\nHost: x\r\n".encode()
+                )
+                answer = await anyio.to_thread.run_sync(_recv_all, sock)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"success")
+
+
+async def test_forwarded_for_from_loopback_is_not_believed_under_uvicorn(tmp_path: Path) -> None:
+    """uvicorn's own proxy-header rewriting is off: a local client claiming a node's address
+    in X-Forwarded-For is still 127.0.0.1 for the allow-list; a trusted proxy's claim counts."""
+    async with Journal(tmp_path / "xff.db") as journal:
+        strict = WebhookReceiver(sink=journal, token=TOKEN, allowed_ips=True)
+        async with served(strict) as port, httpx.AsyncClient() as http:
+            url = f"http://127.0.0.1:{port}/{TOKEN}/reports"
+            claim = {"x-forwarded-for": "115.28.23.78"}
+            assert (await http.post(url, data={"data": GOOD}, headers=claim)).status_code == 403
+        trusting = WebhookReceiver(
+            sink=journal, token=TOKEN, allowed_ips=True, trusted_proxies=["127.0.0.1"]
+        )
+        async with served(trusting) as port, httpx.AsyncClient() as http:
+            url = f"http://127.0.0.1:{port}/{TOKEN}/reports"
+            assert (await http.post(url, data={"data": GOOD}, headers=claim)).text == "success"
+
+
+async def test_pushes_in_the_query_string_as_the_examples_write_them(tmp_path: Path) -> None:
+    """The simulator can put data in the query string, as every example URL does."""
+    db = tmp_path / "q.db"
+    async with Journal(db) as journal:
+        receiver = WebhookReceiver(sink=journal, token=TOKEN)
+        async with served(receiver) as port:
+            account = AccountConfig(
+                username="mlrt",
+                password=PASSWORD,
+                apikey=APIKEY,
+                reply_push_url=f"http://127.0.0.1:{port}/{TOKEN}/replies",
+            )
+            async with run_simulator([account], nodes=1) as sim:
+                pusher = sim.pusher
+                assert pusher is not None
+                pusher.via = "query"
+                sim.platform.inject_reply("mlrt", "13800000000", "好,的 C++ 100%")
+                await wait_for(lambda: pusher.pushed["reply"] == 1)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT content FROM reply_log").fetchall() == [("好,的 C++ 100%",)]
