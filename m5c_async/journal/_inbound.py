@@ -7,11 +7,12 @@ Tables (docs/journal.md draws them; additive to the first schema):
   retry) is not added twice. ``reports`` keeps the latest per msgid + mobile by time received;
   that is what ``Journal.status`` counts. A report stored first (a forgery, or a stale one)
   cannot suppress a later genuine one: both rows are kept and the later is the status.
-- ``reply_log``: every reply under a key of all its fields (ext, replyid, mobile, raw content,
-  receivetime). A reply with neither replyid nor receivetime has nothing that tells two of them
-  apart, so its key adds the push it came in (payload digest and position) and it counts as a
-  retry only when the same key arrived within ``retry_window`` seconds: two such replies an hour
-  apart are both kept, an exact retry of the push is not counted twice.
+- ``reply_log``: every reply under a key of all its fields (ext, replyid, mobile, content as
+  decoded, so a reply both pulled and pushed is one, receivetime). A reply with neither replyid
+  nor receivetime has nothing that tells two of them apart, so its key adds the push it came in
+  (payload digest and position) and it counts as a retry only when the same key arrived within
+  ``retry_window`` seconds: two such replies an hour apart are both kept, an exact retry of the
+  push is not counted twice.
 - ``quarantine``: what could not be read (``protocol.Quarantined``), with its raw text, kind,
   format, reason, records held, time received, peer and payload digest; ``resolved`` is set when a
   re-parse stored it. Identical entries (same push, same position, same text) within the retry
@@ -152,7 +153,10 @@ def write_replies(
         raw = r.raw_content or r.content
         anonymous = not r.reply_id and at is None
         position = positions[index] if index < len(positions) else index
-        key = _sha(r.ext, r.reply_id, r.mobile, raw, at, *((push, position) if anonymous else ()))
+        # Decoded content: the same reply pulled (urlencoded) and pushed (plain) is one reply.
+        key = _sha(
+            r.ext, r.reply_id, r.mobile, r.content, at, *((push, position) if anonymous else ())
+        )
         if _seen(conn, "reply_log", key, received - window if anonymous else None):
             duplicates += 1
             continue

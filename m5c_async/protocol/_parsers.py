@@ -143,7 +143,7 @@ def report_status(value: str) -> str:
     """
     status = value.strip().removeprefix(">").strip()
     if not status or len(status) > STATUS_MAX_CHARS or not status.isprintable():
-        raise ValueError(f"status {status[:80]!r} is not 1-{STATUS_MAX_CHARS} printable characters")
+        raise ValueError(f"status is not 1-{STATUS_MAX_CHARS} printable characters")
     return status
 
 

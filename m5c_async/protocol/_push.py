@@ -16,10 +16,12 @@ Input is one ``data`` value after its one URL decoding (``_push_http.py``). Rule
 4. Statuses are an open set (``ERR#104``, ``MI:0013/1``, ``黑名单``, ``TOO FAST``): the one rule
    is ``report_status`` (any printable text of 1 to 64 characters; the document's 1-12 is noted).
 5. ``receivetime`` is empty (unknown, ``None``) or a 10-digit Unix time (§7.1.1, §9.1 "10 位").
-6. Reply content in the string form is everything between the third comma and the last one, so
-   a comma in a reply survives. Content is decoded a second time only when it is *entirely* in
-   urlencoded form (``decode_push_content``); the raw field is kept beside it.
+6. Reply content in the string form is everything between the third comma and the last one,
+   so a comma in a reply survives. Content is decoded a second time only when it is *entirely*
+   in urlencoded form (``decode_push_content``); the raw field is kept beside it.
 7. XML is parsed by defusedxml with DTDs refused: no entity expansion, no external entities.
+8. Reasons never quote a field's value (it may be a phone number or content): the raw text is
+   kept beside them.
 """
 
 from __future__ import annotations
@@ -159,13 +161,13 @@ def _unix(value: str) -> datetime | None:
     if not value:
         return None
     if not _TIME.fullmatch(value):
-        raise ValueError(f"receivetime {value!r} is not a 10-digit Unix time")
+        raise ValueError("receivetime is not a 10-digit Unix time")
     return datetime.fromtimestamp(int(value), tz=SHANGHAI)
 
 
 def _id(value: str, what: str) -> str:
     if not _ID.fullmatch(value):
-        raise ValueError(f"{what} {value[:40]!r} is not 1-20 digits")
+        raise ValueError(f"{what} is not 1-20 digits")
     return value
 
 
@@ -265,6 +267,8 @@ def _from_xml(kind: PushKind, data: str) -> list[_Row]:
             rows.append((raw, f"<{item.tag}> is not an <item>"))
         elif any(len(child) for child in item):
             rows.append((raw, "an <item> field holds elements"))
+        elif len({child.tag for child in item}) != len(item):
+            rows.append((raw, "an <item> repeats a field"))
         else:
             rows.append((raw, {child.tag: child.text or "" for child in item}))
     return rows

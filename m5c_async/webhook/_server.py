@@ -80,7 +80,7 @@ def receiver_config(
 ) -> Any:
     """A ``uvicorn.Config`` for the receiver (module docstring): a deadline on request headers,
     no proxy-header rewriting, connections capped (beyond ``limit_concurrency`` uvicorn answers
-    503), 5 s keep-alive, 16 KiB of incomplete headers at most.
+    503), 5 s keep-alive, 16 KiB of incomplete headers at most, 1 s graceful shutdown.
 
     Example:
         >>> # await uvicorn.Server(receiver_config(receiver, host="0.0.0.0", port=8900)).serve()
@@ -92,6 +92,9 @@ def receiver_config(
         "timeout_keep_alive": 5,
         "h11_max_incomplete_event_size": 16 * 1024,
         "limit_concurrency": limit_concurrency,
+        # Ctrl-C: requests still running get a second; what they stored is committed, what they
+        # did not answer the platform pushes again.
+        "timeout_graceful_shutdown": 1,
     } | options
     return uvicorn.Config(
         app, host=host, port=port, http=_protocol(header_timeout), proxy_headers=False, **settings

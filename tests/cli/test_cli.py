@@ -293,3 +293,81 @@ def test_replies_are_stored_before_they_are_printed(sim: str, tmp_path: Path) ->
     assert "[bold]X" in table.stdout
     again = m5c("quarantine", "reparse", "--journal", str(journal), "--json")
     assert json.loads(again.stdout) == {"resolved": 0, "stored": 0, "still_held": 1}
+
+
+def test_webhook_serve_into_a_journal(tmp_path: Path) -> None:
+    """--journal: the document's §7 string example stored and quarantined there; the allow-list
+    is off on loopback and on (the nodes) elsewhere unless told otherwise."""
+    import argparse
+
+    import httpx
+
+    from m5c_async.cli._inbound import _allowed
+    from tests import doc_pushes
+
+    assert _allowed(argparse.Namespace(host="127.0.0.1", allow_ip=[], no_allow_list=False)) is None
+    assert _allowed(argparse.Namespace(host="0.0.0.0", allow_ip=[], no_allow_list=False)) is True
+    assert _allowed(
+        argparse.Namespace(host="::", allow_ip=["10.0.0.0/8"], no_allow_list=False)
+    ) == ["10.0.0.0/8"]
+    assert _allowed(argparse.Namespace(host="0.0.0.0", allow_ip=[], no_allow_list=True)) is None
+    journal = tmp_path / "hook.db"
+    port = free_port()
+    args = ["webhook", "serve", "--port", str(port), "--journal", str(journal)]
+    with subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "M5C_WEBHOOK_TOKEN": TOKEN},
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            ready = proc.stderr.readline()
+            assert "/<token>/reports" in ready and "allow-list: off" in ready
+            query = doc_pushes.REPORT_STRING_URL.split("?", 1)[1]
+            answer = httpx.get(f"http://127.0.0.1:{port}/{TOKEN}/reports?{query}", timeout=10)
+            assert answer.text == "success"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    with sqlite3.connect(journal) as conn:
+        assert conn.execute("SELECT msgid FROM report_log").fetchall() == [("309111755558600",)]
+        assert conn.execute("SELECT raw FROM quarantine").fetchall() == [
+            ("309111755559999,13811299988,DELIVRD,456853877",)
+        ]
+
+
+def test_webhook_serve_stops_on_ctrl_c_within_two_seconds(tmp_path: Path) -> None:
+    """SIGINT with a push stuck mid-body: the server is gone within two seconds."""
+    import signal
+    import socket
+
+    port = free_port()
+    args = ["webhook", "serve", "--port", str(port), "--journal", str(tmp_path / "c.db")]
+    with subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", *args, "--token", TOKEN],
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stderr is not None
+            assert "ready" in proc.stderr.readline()
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            with sock:
+                head = f"POST /{TOKEN}/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n\r\n"
+                sock.sendall(head.encode() + b"da")
+                began = time.monotonic()
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=10)
+                assert time.monotonic() - began < 2.0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

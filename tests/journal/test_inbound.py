@@ -185,3 +185,15 @@ async def test_a_pulled_batch_whose_write_fails_is_written_again(tmp_path: Path)
         assert (pulls, failures) == (2, 0)
     with sqlite3.connect(tmp_path / "p.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM report_log").fetchone() == (1,)
+
+
+async def test_a_reply_both_pulled_and_pushed_is_one_reply(tmp_path: Path) -> None:
+    """Pulled content arrives urlencoded, pushed content plain: the key uses the decoded text."""
+    from m5c_async.protocol import parse_replies
+
+    [pulled] = parse_replies("1,9,13800000000,%E5%A5%BD,2016-05-10 22:51:22")
+    pushed = read_reply_push("1,9,13800000000,好,1462891882")
+    async with Journal(tmp_path / "b.db") as journal:
+        assert await journal.store_replies([pulled]) == 1
+        counts = await journal.store_push(pushed)
+    assert (counts.new, counts.duplicates) == (0, 1)

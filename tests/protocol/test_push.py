@@ -294,3 +294,15 @@ def test_format_then_read_round_trip(fmt: PushFormat) -> None:
     [reply] = parse_reply_push(format_reply_push(replies, fmt), fmt)
     assert reply.content == "好, 100% & <ok>"
     assert reply.reply_id == "1445347"
+
+
+def test_reasons_never_quote_a_value_and_repeated_xml_fields_are_held() -> None:
+    """A reason names the field, not its value (a number or content); an <item> that repeats a
+    field is ambiguous and quarantined."""
+    batch = read_reply_push("2554,1,1380013800X,secret text,1462913482;a;b,c,d,e,f")
+    reasons = " ".join(q.reason for q in batch.quarantined)
+    assert "1380013800X" not in reasons and "secret" not in reasons and "mobile" in reasons
+    xml = "<results><item><msgid>1</msgid><mobile>2</mobile><status>D</status>"
+    xml += "<status>U</status></item></results>"
+    [held] = read_report_push(xml).quarantined
+    assert "repeats" in held.reason

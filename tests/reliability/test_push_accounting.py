@@ -10,13 +10,15 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from m5c_async.journal import Journal
-from m5c_async.protocol import PushFormat, format_report_push
+from m5c_async.protocol import PushFormat, format_reply_push, format_report_push
 from m5c_async.webhook import WebhookReceiver
 
 TOKEN = "property-test-token-01"
@@ -29,35 +31,41 @@ PUSH = st.one_of(
 )
 
 
-def _payloads(pushes: list[tuple[str, object, object]]) -> list[tuple[str, int, int]]:
+def _payloads(pushes: list[tuple[str, object, object]], kind: str) -> list[tuple[str, int, int]]:
     """(payload, good records, bad records) per push, in order, retries resolved."""
     out: list[tuple[str, int, int]] = []
     serial = 0
-    for kind, what, fmt in pushes:
-        if kind == "retry":
+    for step, what, fmt in pushes:
+        if step == "retry":
             if out:
                 out.append(out[int(str(what)) % len(out)])
             continue
-        if kind == "garbage":
+        if step == "garbage":
             out.append((str(what), 0, 0))
             continue
         assert isinstance(what, list) and isinstance(fmt, PushFormat)
-        rows = []
+        rows: list[Any] = []
         for good in what:
             serial += 1
-            msgid = str(serial) if good else f"bad{serial}"
-            rows.append((msgid, "13800000000", "DELIVRD", 1462880473))
-        out.append((format_report_push(rows, fmt), sum(what), len(what) - sum(what)))
+            key = str(serial) if good else f"bad{serial}"
+            if kind == "reports":
+                rows.append((key, "13800000000", "DELIVRD", 1462880473))
+            else:  # replies: ids unique; a bad one has letters for a mobile
+                mobile = "13800000000" if good else "138x"
+                rows.append(("1", str(serial), mobile, f"好,{serial} 100%", 1462880473))
+        text = format_report_push(rows, fmt) if kind == "reports" else format_reply_push(rows, fmt)
+        out.append((text, sum(what), len(what) - sum(what)))
     return out
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(PUSH, min_size=1, max_size=12))
+@pytest.mark.parametrize("kind", ["reports", "replies"])
+@settings(max_examples=30, deadline=None)
+@given(pushes=st.lists(PUSH, min_size=1, max_size=12))
 async def test_stored_plus_quarantined_equals_received(
-    pushes: list[tuple[str, object, object]],
+    kind: str, pushes: list[tuple[str, object, object]]
 ) -> None:
     """Every record is in the history or the quarantine, once; every unreadable payload is held."""
-    payloads = _payloads(pushes)
+    payloads = _payloads(pushes, kind)
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "p.db"
         async with Journal(db) as journal:
@@ -65,10 +73,11 @@ async def test_stored_plus_quarantined_equals_received(
             transport = httpx.ASGITransport(app=receiver)
             async with httpx.AsyncClient(transport=transport, base_url="http://h") as http:
                 for payload, _, _ in payloads:
-                    answer = await http.post(f"/{TOKEN}/reports", data={"data": payload})
+                    answer = await http.post(f"/{TOKEN}/{kind}", data={"data": payload})
                     assert answer.text == "success", answer.text
         with sqlite3.connect(db) as conn:
-            stored = conn.execute("SELECT COUNT(*) FROM report_log").fetchone()[0]
+            log = "report_log" if kind == "reports" else "reply_log"
+            stored = conn.execute(f"SELECT COUNT(*) FROM {log}").fetchone()[0]
             held = conn.execute(
                 "SELECT COALESCE(SUM(records), 0) FROM quarantine WHERE records > 0"
             ).fetchone()[0]
