@@ -63,8 +63,8 @@ __all__ = [
 NO_RECORD: Final = "no record"
 #: The longest status accepted (the document says 1 to 12; ``report_status``).
 STATUS_MAX_CHARS: Final = 64
-_MSGID: Final = re.compile(r"\d{1,20}")
-_DIGITS: Final = re.compile(r"\d{1,20}")
+_MSGID: Final = re.compile(r"[0-9]{1,20}")
+_DIGITS: Final = re.compile(r"[0-9]{1,20}")
 _NUMBER: Final = r"-?\d+(?:\.\d+)?"
 _BALANCE: Final = re.compile(rf"({_NUMBER})/({_NUMBER})")
 _WALL: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2}):(\d{2})")
@@ -283,9 +283,9 @@ def _parse_report(part: str) -> DeliveryReport:
     if not _MSGID.fullmatch(msgid) or not _DIGITS.fullmatch(mobile):
         raise ValueError("bad msgid or mobile")
     status = report_status(status)
-    if ext and not ext.isdigit():
+    if ext and not _DIGITS.fullmatch(ext):
         raise ValueError("bad ext")
-    if report_id is not None and not report_id.isdigit():
+    if report_id is not None and not _DIGITS.fullmatch(report_id):
         raise ValueError("bad report id")
     return DeliveryReport(
         msgid=msgid,
@@ -315,7 +315,7 @@ def _parse_reply(part: str, encoding: Encoding) -> InboundReply:
         raise ValueError("a reply has four or five fields")
     if not _DIGITS.fullmatch(reply_id) or not _DIGITS.fullmatch(mobile):
         raise ValueError("bad reply id or mobile")
-    if ext and not ext.isdigit():
+    if ext and not _DIGITS.fullmatch(ext):
         raise ValueError("bad ext")
     return InboundReply(
         ext=ext or None,

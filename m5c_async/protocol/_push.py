@@ -62,8 +62,8 @@ __all__ = [
 #: Records read from one push; the rest is quarantined as one entry (a named, configurable cap).
 MAX_RECORDS_PER_PUSH: Final = 10_000
 
-_ID: Final = re.compile(r"\d{1,20}")
-_TIME: Final = re.compile(r"\d{10}")
+_ID: Final = re.compile(r"[0-9]{1,20}")
+_TIME: Final = re.compile(r"[0-9]{10}")
 #: Entirely in urlencoded form: unreserved characters and %XX escapes, at least one escape.
 _ENCODED: Final = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+")
 

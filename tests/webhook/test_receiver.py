@@ -270,3 +270,50 @@ async def test_allow_list_and_forwarded_for(tmp_path: Path) -> None:
             forged = await http.post(url, data={"data": GOOD}, headers={"x-forwarded-for": chain})
             assert forged.status_code == 403
     assert rows(tmp_path / "a.db", "SELECT DISTINCT peer FROM report_log") == [(NODE,)]
+
+
+# Odd requests: (what, how it is sent, the answer, records stored, quarantine rows).
+ODD: list[tuple[str, dict[str, Any], int, int, int]] = [
+    ("NUL in a field", {"data": {"data": "1,138\x00,D,1462880473;2,13800000000,D,"}}, 200, 1, 1),
+    ("Arabic-Indic digits", {"data": {"data": "١٢٣,13800000000,D,1462880473"}}, 200, 0, 1),
+    ("superscript digits", {"data": {"data": "¹²,13800000000,D,1462880473"}}, 200, 0, 1),
+    (
+        "bad escapes",
+        {"content": b"data=%zz%2", "headers": {"content-type": "text/plain"}},
+        200,
+        0,
+        1,
+    ),
+    (
+        "multipart without a boundary",
+        {"content": b"data=1", "headers": {"content-type": "multipart/form-data"}},
+        200,
+        0,
+        1,
+    ),
+    (
+        "a 60 KiB status",
+        {"data": {"data": "1,13800000000," + "S" * 61_440 + ",1462880473"}},
+        200,
+        0,
+        1,
+    ),
+    ("only separators", {"data": {"data": ";;;,;"}}, 200, 0, 1),
+    ("GBK bytes in the body", {"content": "data=1,2,拒收,1462880473".encode("gbk")}, 200, 1, 0),
+    ("an empty data field", {"data": {"data": ""}}, 200, 0, 1),
+    ("no data, no body", {}, 400, 0, 0),
+]
+
+
+@pytest.mark.parametrize(("what", "sent", "status", "stored", "held"), ODD, ids=[o[0] for o in ODD])
+async def test_odd_requests_are_stored_or_kept(
+    tmp_path: Path, what: str, sent: dict[str, Any], status: int, stored: int, held: int
+) -> None:
+    """Each odd request: stored, or kept in the quarantine with its raw text; never lost, never
+    a 500."""
+    async with journaled(tmp_path) as (receiver, _), client(receiver) as http:
+        answer = await http.post(f"/{TOKEN}/reports", **sent)
+    assert answer.status_code == status, answer.text
+    db = tmp_path / "hook.db"
+    assert rows(db, "SELECT COUNT(*) FROM report_log") == [(stored,)]
+    assert rows(db, "SELECT COUNT(*) FROM quarantine") == [(held,)]
