@@ -219,7 +219,22 @@ class ThrottledError(ProviderError):
 
 
 class SendRefusedError(ProviderError):
-    """``error:<msgid>``: the platform refused the submission (the document gives no reason)."""
+    """``error:<msgid>``: the platform refused the submission (the document gives no reason).
+
+    Attributes:
+        msgid: the msgid of the refused submission (the digits after ``error:``), when known.
+    """
+
+    def __init__(
+        self,
+        reply: str,
+        *,
+        msgid: str | None = None,
+        node: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(reply, node=node, endpoint=endpoint)
+        self.msgid = msgid
 
 
 class BlacklistOperationError(ProviderError):

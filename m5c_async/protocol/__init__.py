@@ -19,7 +19,15 @@ from ._catalog import (
     Scheme,
     node_by_name,
 )
-from ._codes import CODES, ErrorKind, ProviderCode, error_for_reply, is_error_reply
+from ._codes import (
+    CODES,
+    VARIANTS,
+    ErrorKind,
+    ErrorReply,
+    ProviderCode,
+    error_for_reply,
+    is_error_reply,
+)
 from ._credentials import Credentials, md5_hex
 from ._encoders import (
     MAX_CONTENT_CHARS,
@@ -90,7 +98,7 @@ from ._push import (
 )
 from ._push_format import encode_push_data, format_reply_push, format_report_push
 from ._push_http import push_payloads, utf8_keeping_bytes
-from ._rates import Gcra
+from ._rates import FixedWindow, Gcra, Limiter, RateLimiter, SlidingWindow, make_limiter
 from ._recipients import Recipients, Rejected, RejectReason, chunked, mask, normalize, split_mobiles
 from ._segments import segments
 
@@ -104,6 +112,7 @@ __all__ = [
     "PROFILES",
     "SHANGHAI",
     "STATUS_MAX_CHARS",
+    "VARIANTS",
     "Balance",
     "BatchItem",
     "BillingEntry",
@@ -116,8 +125,11 @@ __all__ = [
     "Endpoint",
     "EndpointName",
     "ErrorKind",
+    "ErrorReply",
+    "FixedWindow",
     "Gcra",
     "InboundReply",
+    "Limiter",
     "Node",
     "Param",
     "Profile",
@@ -126,6 +138,7 @@ __all__ = [
     "PushFormat",
     "PushKind",
     "Quarantined",
+    "RateLimiter",
     "Recipients",
     "RejectReason",
     "Rejected",
@@ -133,6 +146,7 @@ __all__ = [
     "Scheme",
     "SendFormat",
     "SendRecord",
+    "SlidingWindow",
     "build_balance",
     "build_billing",
     "build_bind_ips",
@@ -157,6 +171,7 @@ __all__ = [
     "format_reply_push",
     "format_report_push",
     "is_error_reply",
+    "make_limiter",
     "mask",
     "md5_hex",
     "node_by_name",

@@ -2,8 +2,9 @@
 
 The table covers §3.1.2 (send), §4.1.2 (balance and queries) and §10 (blacklist). The platform's
 texts are matched exactly after trimming surrounding whitespace; ``error:`` followed by digits only
-is the document's ``error:msgid`` (a refused submission). Anything else after ``error:`` becomes an
-``UnknownProviderError`` carrying the text.
+is the document's ``error:msgid`` (a refused submission; the msgid is the error's ``msgid``).
+Known variants of documented texts (``VARIANTS``) map like the text they vary. Anything else
+after ``error:`` becomes an ``UnknownProviderError`` carrying the text.
 """
 
 from __future__ import annotations
@@ -28,7 +29,38 @@ from .._exceptions import (
     UnrecognizedEncodingError,
 )
 
-__all__ = ["CODES", "ErrorKind", "ProviderCode", "error_for_reply", "is_error_reply"]
+__all__ = [
+    "CODES",
+    "VARIANTS",
+    "ErrorKind",
+    "ErrorReply",
+    "ProviderCode",
+    "error_for_reply",
+    "is_error_reply",
+]
+
+
+class ErrorReply(StrEnum):
+    """The text of every error reply the document lists (§3.1.2, §4.1.2, §10.2.2), by name.
+
+    ``CODES`` classifies each; the simulator answers with them, so no text is typed twice.
+    """
+
+    MISSING_USERNAME = "error:Missing username"
+    MISSING_PASSWORD = "error:Missing password"  # noqa: S105 - a reply text, not a secret
+    MISSING_APIKEY = "error:Missing apikey"
+    MISSING_RECIPIENT = "error:Missing recipient"
+    MISSING_CONTENT = "error:Missing message content"
+    ACCOUNT_BLOCKED = "error:Account is blocked"
+    UNRECOGNIZED_ENCODING = "error:Unrecognized encoding"
+    BAD_CREDENTIALS = "error:APIKEY or password error"
+    UNAUTHORIZED_IP = "error:Unauthorized IP address"
+    INSUFFICIENT_BALANCE = "error:Account balance is insufficient"
+    THROTTLED = "error:Throughput Rate Exceeded"
+    BAD_MD5_LENGTH = "error:Invalid md5 password length"
+    MISSING_FROM = "error:Missing from parameter"
+    MISSING_TO = "error:Missing to parameter"
+    BLACKLIST_REFUSED = "error:Non black number or no allow operation"
 
 
 class ErrorKind(StrEnum):
@@ -70,40 +102,40 @@ _R, _F, _Q = ErrorKind.RETRY_SAFE, ErrorKind.ACCOUNT_FATAL, ErrorKind.REQUEST
 
 #: Every error reply of the document, in the order the document lists them.
 CODES: Final[tuple[ProviderCode, ...]] = (
-    _code("error:Missing username", MissingParameterError, _Q, "3.1.2", "username empty"),
-    _code("error:Missing password", MissingParameterError, _Q, "3.1.2", "password empty"),
-    _code("error:Missing apikey", MissingParameterError, _Q, "3.1.2", "apikey empty"),
-    _code("error:Missing recipient", MissingParameterError, _Q, "3.1.2", "mobile empty"),
+    _code(ErrorReply.MISSING_USERNAME, MissingParameterError, _Q, "3.1.2", "username empty"),
+    _code(ErrorReply.MISSING_PASSWORD, MissingParameterError, _Q, "3.1.2", "password empty"),
+    _code(ErrorReply.MISSING_APIKEY, MissingParameterError, _Q, "3.1.2", "apikey empty"),
+    _code(ErrorReply.MISSING_RECIPIENT, MissingParameterError, _Q, "3.1.2", "mobile empty"),
     _code(
-        "error:Missing message content",
+        ErrorReply.MISSING_CONTENT,
         MissingParameterError,
         _Q,
         "3.1.2",
         "content empty or wrongly encoded",
     ),
-    _code("error:Account is blocked", AccountBlockedError, _F, "3.1.2", "account disabled"),
-    _code("error:Unrecognized encoding", UnrecognizedEncodingError, _Q, "3.1.2", "bad encode"),
-    _code("error:APIKEY or password error", AuthenticationError, _F, "3.1.2", "wrong credentials"),
-    _code("error:Unauthorized IP address", UnauthorizedIPError, _F, "3.1.2", "IP not bound"),
+    _code(ErrorReply.ACCOUNT_BLOCKED, AccountBlockedError, _F, "3.1.2", "account disabled"),
+    _code(ErrorReply.UNRECOGNIZED_ENCODING, UnrecognizedEncodingError, _Q, "3.1.2", "bad encode"),
+    _code(ErrorReply.BAD_CREDENTIALS, AuthenticationError, _F, "3.1.2", "wrong credentials"),
+    _code(ErrorReply.UNAUTHORIZED_IP, UnauthorizedIPError, _F, "3.1.2", "IP not bound"),
     _code(
-        "error:Account balance is insufficient",
+        ErrorReply.INSUFFICIENT_BALANCE,
         InsufficientBalanceError,
         _F,
         "3.1.2",
         "balance too low",
     ),
-    _code("error:Throughput Rate Exceeded", ThrottledError, _R, "3.1.2", "sending too fast"),
+    _code(ErrorReply.THROTTLED, ThrottledError, _R, "3.1.2", "sending too fast"),
     _code(
-        "error:Invalid md5 password length",
+        ErrorReply.BAD_MD5_LENGTH,
         AuthenticationError,
         _F,
         "3.1.2",
         "password_md5 not 32 characters",
     ),
-    _code("error:Missing from parameter", MissingParameterError, _Q, "4.1.2", "from missing"),
-    _code("error:Missing to parameter", MissingParameterError, _Q, "4.1.2", "to missing"),
+    _code(ErrorReply.MISSING_FROM, MissingParameterError, _Q, "4.1.2", "from missing"),
+    _code(ErrorReply.MISSING_TO, MissingParameterError, _Q, "4.1.2", "to missing"),
     _code(
-        "error:Non black number or no allow operation",
+        ErrorReply.BLACKLIST_REFUSED,
         BlacklistOperationError,
         ErrorKind.REFUSED,
         "10.2.2",
@@ -111,7 +143,19 @@ CODES: Final[tuple[ProviderCode, ...]] = (
     ),
 )
 
-_BY_TEXT: Final[dict[str, ProviderCode]] = {c.text: c for c in CODES}
+#: Replies the document does not list but public 5c integrations show, mapped like their
+#: documented form (``password_md5`` instead of ``password`` in the credentials error).
+VARIANTS: Final[tuple[ProviderCode, ...]] = (
+    _code(
+        "error:APIKEY or password_md5 error",
+        AuthenticationError,
+        _F,
+        "variant of 3.1.2",
+        "wrong credentials",
+    ),
+)
+
+_BY_TEXT: Final[dict[str, ProviderCode]] = {c.text: c for c in (*CODES, *VARIANTS)}
 _REFUSED_MSGID = re.compile(r"error:\d{1,20}")
 
 
@@ -138,5 +182,7 @@ def error_for_reply(
     if code is not None:
         return code.error(reply, node=node, endpoint=endpoint)
     if _REFUSED_MSGID.fullmatch(reply):
-        return SendRefusedError(reply, node=node, endpoint=endpoint)
+        return SendRefusedError(
+            reply, msgid=reply.removeprefix("error:"), node=node, endpoint=endpoint
+        )
     return UnknownProviderError(reply, node=node, endpoint=endpoint)

@@ -1,10 +1,24 @@
-"""GCRA (generic cell rate algorithm) over messages: one pure object, shared by sides.
+"""The platform's rate rule, three ways, as pure objects shared by the simulator and the engine.
 
-The simulator enforces the platform's rate with it, and the engine paces with it, so both read
-the same rule (docs/protocol.md, "Rates"): a reservation of ``n`` messages is admitted while the
-account's *debt* (booked time beyond now) is at most ``tolerance`` seconds, and then adds
-``n / rate`` seconds of debt. A packet larger than one second's budget is thus admitted and paid
-for afterwards. Time is always passed in; nothing here reads a clock.
+The document gives only "600 条/秒" (§3.6). How a platform counts that is not written, so three
+readings are kept here, each a limiter with ``try_acquire(n, now) -> bool`` (docs/protocol.md,
+"Rates"):
+
+- ``Gcra``: a reservation of ``n`` messages is admitted while the account's *debt* (booked time
+  beyond now) is at most ``tolerance`` seconds, and then adds ``n / rate`` seconds of debt.
+- ``FixedWindow``: at most ``rate`` messages in each calendar second ``[k, k+1)``.
+- ``SlidingWindow``: at most ``rate`` messages in *any* one-second window ``(s-1, s]``: the
+  strictest, and the only one a sender can satisfy without knowing where the platform's seconds
+  begin.
+
+How a packet is counted (the same in all three): a packet of ``n`` messages arriving at ``t`` is
+``n`` messages delivered at the account's rate from ``t`` (慢速下发): message ``i`` counts at
+``t + i / rate``. A packet of one is a point; a 10,000-number packet at 150 msg/s fills every
+window it spans to the cap for 66.7 s, so the next request is admitted only once that time has
+passed. The window limiters count in whole microseconds, with the rate rounded down to whole
+messages a second, so every decision is exact.
+
+Time is always passed in; nothing here reads a clock.
 
 Example:
     >>> g = Gcra(rate=600, tolerance=1.0)
@@ -14,11 +28,54 @@ Example:
     False
     >>> round(g.debt(now=16.0), 3)
     0.667
+    >>> w = SlidingWindow(rate=2)
+    >>> [w.try_acquire(1, now=t) for t in (0.0, 0.5, 0.9, 1.0)]
+    [True, True, False, True]
 """
 
 from __future__ import annotations
 
-__all__ = ["Gcra"]
+from bisect import bisect_right
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final, Protocol
+
+__all__ = [
+    "FixedWindow",
+    "Gcra",
+    "Limiter",
+    "RateLimiter",
+    "SlidingWindow",
+    "make_limiter",
+]
+
+US: Final = 1_000_000
+
+
+def _us(now: float) -> int:
+    return round(now * US)
+
+
+class Limiter(StrEnum):
+    """The three readings of "N messages a second"."""
+
+    GCRA = "gcra"
+    FIXED = "fixed"
+    SLIDING = "sliding"
+
+
+class RateLimiter(Protocol):
+    """What the simulator asks of a rate rule."""
+
+    def try_acquire(self, n: int, now: float) -> bool:
+        """Admit ``n`` messages arriving at ``now`` (booking them), or change nothing."""
+        ...
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate for future packets; what is booked stays booked."""
+        ...
 
 
 class Gcra:
@@ -69,3 +126,186 @@ class Gcra:
 
     def __repr__(self) -> str:
         return f"Gcra(rate={self.rate}, tolerance={self.tolerance})"
+
+
+def _limit(rate: float) -> int:
+    if rate < 1:
+        raise ValueError("a window limiter needs a rate of at least 1 message a second")
+    return int(rate)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spread:
+    """One packet: ``n`` messages from ``start`` (µs), message ``i`` at ``start + i·US//per``."""
+
+    start: int
+    n: int
+    per: int
+
+    def at(self, i: int) -> int:
+        return self.start + i * US // self.per
+
+    @property
+    def end(self) -> int:
+        return self.at(self.n - 1)
+
+    def upto(self, x: int) -> int:
+        """How many of its messages count at or before ``x``."""
+        if x < self.start:
+            return 0
+        # start + floor(i·US/per) <= x  <=>  i·US < (x - start + 1)·per
+        return min(self.n, ((x - self.start + 1) * self.per - 1) // US + 1)
+
+    def times(self, low: int, high: int) -> Iterable[int]:
+        """The distinct times of its messages in ``(low, high]``."""
+        first, last = self.upto(low), self.upto(high) - 1
+        if first > last:
+            return ()
+        if self.per >= US:  # at least one message every microsecond: every µs is a time
+            return range(self.at(first), self.at(last) + 1)
+        return (self.at(i) for i in range(first, last + 1))
+
+
+class SlidingWindow:
+    """At most ``rate`` messages in any window ``(s - 1, s]``; ``peak`` is the largest count seen.
+
+    ``count_with(n, now)`` is the largest window count once a packet is added; ``add`` books it
+    whatever the count (the simulator's meter), ``try_acquire`` only when it stays within
+    ``rate`` (the limiter).
+    """
+
+    def __init__(self, *, rate: float) -> None:
+        self.limit = _limit(rate)
+        self.peak = 0
+        self._points: list[int] = []  # single messages, in arrival order
+        self._head = 0
+        self._spreads: deque[_Spread] = deque()  # packets of two or more, by start
+        self._latest = -(2**62)  # the latest time any booked message counts
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate for future packets; what is booked stays booked."""
+        self.limit = _limit(rate)
+
+    def _prune(self, now: int) -> None:
+        floor = now - US
+        points = self._points
+        self._head = bisect_right(points, floor, self._head)
+        if self._head > 4096 and self._head * 2 > len(points):
+            del points[: self._head]
+            self._head = 0
+        spreads = self._spreads
+        while spreads and spreads[0].end <= floor:
+            spreads.popleft()
+
+    def _window(self, s: int, new: _Spread) -> int:
+        low = s - US
+        points = self._points
+        count = bisect_right(points, s, self._head) - bisect_right(points, low, self._head)
+        for spread in self._spreads:
+            if spread.start > s:
+                break
+            count += spread.upto(s) - spread.upto(low)
+        return count + new.upto(s) - new.upto(low)
+
+    def count_with(self, n: int, now: float) -> int:
+        """The largest one-second count of any window holding one of ``n`` messages at ``now``."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        t = _us(now)
+        self._prune(t)
+        new = _Spread(t, n, self.limit)
+        # Windows holding only the new packet count at most `limit` by construction; so only
+        # windows that also hold booked messages are checked, at each time a message enters.
+        high = min(new.end, self._latest) + US - 1
+        if high < t:
+            return min(n, self.limit)
+        candidates = {t, *new.times(t, high)}
+        for spread in self._spreads:
+            if spread.end > t:
+                candidates.update(spread.times(t, high))
+        return max(min(n, self.limit), *(self._window(s, new) for s in candidates))
+
+    def add(self, n: int, now: float) -> int:
+        """Book ``n`` messages arriving at ``now``; return the largest window count they make."""
+        count = self.count_with(n, now)
+        self._book(n, _us(now))
+        self.peak = max(self.peak, count)
+        return count
+
+    def _book(self, n: int, t: int) -> None:
+        if n == 1:
+            self._points.append(t)
+            self._latest = max(self._latest, t)
+        else:
+            spread = _Spread(t, n, self.limit)
+            self._spreads.append(spread)
+            self._latest = max(self._latest, spread.end)
+
+    def try_acquire(self, n: int, now: float) -> bool:
+        """Admit ``n`` messages at ``now`` if no one-second window would pass ``rate``."""
+        count = self.count_with(n, now)
+        if count > self.limit:
+            return False
+        self._book(n, _us(now))
+        self.peak = max(self.peak, count)
+        return True
+
+    def __repr__(self) -> str:
+        return f"SlidingWindow(rate={self.limit})"
+
+
+class FixedWindow:
+    """At most ``rate`` messages in each calendar second ``[k, k + 1)`` of the clock passed in."""
+
+    def __init__(self, *, rate: float) -> None:
+        self.limit = _limit(rate)
+        self._seconds: Counter[int] = Counter()
+        self._floor = -(2**62)  # no key below this one is kept
+
+    def set_rate(self, rate: float) -> None:
+        """Change the rate for future packets; what is booked stays booked."""
+        self.limit = _limit(rate)
+
+    def _per_second(self, n: int, t: int) -> dict[int, int]:
+        spread = _Spread(t, n, self.limit)
+        first, last = t // US, spread.end // US
+        return {
+            k: spread.upto((k + 1) * US - 1) - spread.upto(k * US - 1)
+            for k in range(first, last + 1)
+        }
+
+    def try_acquire(self, n: int, now: float) -> bool:
+        """Admit ``n`` messages at ``now`` if no calendar second they touch would pass ``rate``."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        t = _us(now)
+        seconds, current = self._seconds, t // US
+        if current - self._floor > len(seconds):
+            for key in [k for k in seconds if k < current]:
+                del seconds[key]
+        else:
+            for key in range(self._floor, current):
+                seconds.pop(key, None)
+        self._floor = max(self._floor, current)
+        counts = self._per_second(n, t)
+        if any(seconds[k] + c > self.limit for k, c in counts.items()):
+            return False
+        seconds.update(counts)
+        return True
+
+    def __repr__(self) -> str:
+        return f"FixedWindow(rate={self.limit})"
+
+
+def make_limiter(kind: Limiter | str, rate: float, *, tolerance: float = 1.0) -> RateLimiter:
+    """Build the limiter of one reading; ``tolerance`` is GCRA's only.
+
+    Raises:
+        ValueError: an unknown kind or a rate below one message a second for a window.
+    """
+    mode = Limiter(kind)
+    if mode is Limiter.GCRA:
+        return Gcra(rate=rate, tolerance=tolerance)
+    if mode is Limiter.FIXED:
+        return FixedWindow(rate=rate)
+    return SlidingWindow(rate=rate)

@@ -21,6 +21,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from .._exceptions import InvalidParameterError
+from ._codes import ErrorReply
 from ._encoders import SOAP_NAMESPACE, Encoding
 from ._models import SHANGHAI
 
@@ -97,9 +98,9 @@ def read_json_send(data: str) -> dict[str, str]:
     try:
         doc = orjson.loads(data.encode("latin-1", errors="replace"))
     except orjson.JSONDecodeError:
-        raise RequestError("error:Missing username") from None
+        raise RequestError(ErrorReply.MISSING_USERNAME) from None
     if not isinstance(doc, dict):
-        raise RequestError("error:Missing username")
+        raise RequestError(ErrorReply.MISSING_USERNAME)
     return {str(k): _as_wire(v) for k, v in doc.items() if v is not None}
 
 
@@ -108,7 +109,7 @@ def _xml_root(data: bytes | str) -> Any:
     try:
         return SafeET.fromstring(raw, forbid_dtd=True)
     except (SafeET.ParseError, DefusedXmlException, ValueError):
-        raise RequestError("error:Missing username") from None
+        raise RequestError(ErrorReply.MISSING_USERNAME) from None
 
 
 def _children(element: Any) -> dict[str, str]:
@@ -139,7 +140,7 @@ def read_batch_xml(data: str) -> tuple[dict[str, str], list[BatchRequestItem]]:
     account = root.find("account")
     items = root.find("sms_list")
     if account is None or items is None:
-        raise RequestError("error:Missing username")
+        raise RequestError(ErrorReply.MISSING_USERNAME)
     rows = []
     for item in items:
         fields = _children(item)

@@ -9,7 +9,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..protocol import PROFILES, BusinessType, Gcra, PushFormat, md5_hex
+from ..protocol import (
+    PROFILES,
+    BusinessType,
+    Limiter,
+    PushFormat,
+    RateLimiter,
+    SlidingWindow,
+    make_limiter,
+    md5_hex,
+)
 
 __all__ = ["DEMO_ACCOUNT", "AccountConfig", "AccountState", "load_accounts", "parse_account_spec"]
 
@@ -103,11 +112,19 @@ class BlacklistEntry:
 
 @dataclass(slots=True)
 class AccountState:
-    """The running state of one account."""
+    """The running state of one account.
+
+    ``limiter`` enforces the account's rate under the run's reading (``limiter_kind``);
+    ``meter`` records the largest count of accepted messages in any one-second window, by
+    arrival, whatever the reading.
+    """
 
     config: AccountConfig
+    limiter_kind: Limiter = Limiter.SLIDING
+    tolerance: float = 1.0
     password_md5: str = ""
-    gcra: Gcra = field(init=False)
+    limiter: RateLimiter = field(init=False)
+    meter: SlidingWindow = field(init=False)
     rate: float = 0.0
     concurrency: int = 0
     packet_size: int = 0
@@ -137,7 +154,12 @@ class AccountState:
         self.rate = float(cfg.rate or profile.rate)
         self.concurrency = cfg.concurrency or profile.concurrency
         self.packet_size = cfg.packet_size or profile.packet_size
-        self.gcra = Gcra(rate=self.rate, tolerance=1.0)
+        self.limiter = make_limiter(self.limiter_kind, self.rate, tolerance=self.tolerance)
+        self.meter = (
+            self.limiter
+            if isinstance(self.limiter, SlidingWindow)
+            else SlidingWindow(rate=max(self.rate, 1.0))
+        )
         self.balance = cfg.balance
         self.international_balance = cfg.international_balance
         self.blocked = cfg.blocked
@@ -151,8 +173,8 @@ class AccountState:
         self.push_format = cfg.push_format
 
     def set_rate(self, rate: float) -> None:
-        """Change the account's rate, keeping its current debt."""
-        tat = self.gcra.tat
+        """Change the account's rate; what is booked stays booked."""
         self.rate = rate
-        self.gcra = Gcra(rate=rate, tolerance=1.0)
-        self.gcra.tat = tat
+        self.limiter.set_rate(rate)
+        if self.meter is not self.limiter:
+            self.meter.set_rate(max(rate, 1.0))

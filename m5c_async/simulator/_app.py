@@ -15,7 +15,7 @@ import orjson
 
 from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, read_body
 from .._asgi import respond as _respond
-from ..protocol import NODES, Encoding
+from ..protocol import NODES, Encoding, ErrorReply
 from ..protocol._server import (
     RequestError,
     format_soap_fault,
@@ -105,7 +105,7 @@ class NodeApp:
         if body and path != "/api/send/sms_webservice.php":
             fields.update(read_form(body))
         if path in _SEND_PATHS and fault.throttle_ratio and rng.random() < fault.throttle_ratio:
-            await self._text(send, platform._throttled(self.node), Encoding.UTF8)
+            await self._text(send, platform.throttled(self.node), Encoding.UTF8)
             return
         handler = _ROUTES.get(path)
         if handler is None:
@@ -140,7 +140,7 @@ class NodeApp:
         account.in_flight += 1
         try:
             if account.in_flight > account.concurrency:
-                return self.platform._throttled(self.node)
+                return self.platform.throttled(self.node)
             reply = act()
         finally:
             account.in_flight -= 1
@@ -287,7 +287,7 @@ class NodeApp:
             if isinstance(window, str):
                 reply = window
             elif not fields.get("mobile"):
-                reply = "error:Missing recipient"
+                reply = ErrorReply.MISSING_RECIPIENT
             else:
                 reply = self.platform.reports_for(account, fields["mobile"], *window)
         else:
@@ -322,7 +322,7 @@ class NodeApp:
         mobile = fields.get("mobile", "")
         action = fields.get("action", "check")
         if not mobile:
-            reply = "error:Missing recipient"
+            reply: str = ErrorReply.MISSING_RECIPIENT
         elif action == "add":
             reply = self.platform.blacklist_remove(account, mobile)
         else:
@@ -421,9 +421,9 @@ _ROUTES: Final[dict[str, Handler]] = {
 def _window(fields: dict[str, str]) -> tuple[int, int] | str:
     low, high = fields.get("from", ""), fields.get("to", "")
     if not low.isdigit():
-        return "error:Missing from parameter"
+        return ErrorReply.MISSING_FROM
     if not high.isdigit():
-        return "error:Missing to parameter"
+        return ErrorReply.MISSING_TO
     return int(low), int(high)
 
 

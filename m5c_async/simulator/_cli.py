@@ -10,9 +10,9 @@ from pathlib import Path
 
 import anyio
 
-from ..protocol import PushFormat
+from ..protocol import Limiter, PushFormat
 from ._accounts import DEMO_ACCOUNT, AccountConfig, load_accounts, parse_account_spec
-from ._faults import load_scenario
+from ._faults import load_scenario, scenario_options
 from ._platform import Platform, PlatformSettings
 from ._serve import SimulatorServer
 
@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("MIN", "MAX"),
         help="seconds from acceptance to report",
     )
+    parser.add_argument(
+        "--limiter",
+        choices=[k.value for k in Limiter],
+        help="how rates are counted: sliding (any one-second window; the default), fixed"
+        " (calendar seconds) or gcra (one second of debt, see --tolerance)",
+    )
+    parser.add_argument("--tolerance", type=float, help="the GCRA's seconds of debt (default 1)")
     parser.add_argument("--scenario", type=Path, help="a JSON or TOML timeline of faults")
     parser.add_argument("--down", action="append", default=[], help="start with this node down")
     parser.add_argument("--json", action="store_true", help="the readiness line as JSON")
@@ -90,7 +97,14 @@ def _accounts(args: argparse.Namespace) -> list[AccountConfig]:
 
 async def serve_from_args(args: argparse.Namespace) -> None:
     """Serve until interrupted, printing a readiness line when every node listens."""
-    settings = PlatformSettings(reports=not args.no_reports, report_delay=tuple(args.report_delay))
+    options = scenario_options(args.scenario) if args.scenario else {}
+    if args.limiter is not None:
+        options["limiter"] = args.limiter
+    if args.tolerance is not None:
+        options["tolerance"] = args.tolerance
+    settings = PlatformSettings(
+        reports=not args.no_reports, report_delay=tuple(args.report_delay), **options
+    )
     platform = Platform(_accounts(args), settings=settings)
     scenario = load_scenario(args.scenario) if args.scenario else ()
     server = SimulatorServer(
@@ -101,9 +115,14 @@ async def serve_from_args(args: argparse.Namespace) -> None:
     async with server.running():
         pairs = list(zip(server.node_names, server.base_urls, strict=True))
         if getattr(args, "json", False):
-            print(json.dumps({"event": "ready", "nodes": dict(pairs)}), flush=True)
+            ready = {"event": "ready", "nodes": dict(pairs), "limiter": settings.limiter.value}
+            print(json.dumps(ready), flush=True)
         else:
-            print(f"m5c simulator ready: {' '.join(f'{n}={u}' for n, u in pairs)}", flush=True)
+            print(
+                f"m5c simulator ready: {' '.join(f'{n}={u}' for n, u in pairs)}"
+                f" limiter={settings.limiter.value}",
+                flush=True,
+            )
         await anyio.sleep_forever()
 
 

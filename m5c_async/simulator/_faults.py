@@ -1,6 +1,9 @@
 """Fault injection per node, at start, at run time (``POST /_sim/faults``) or on a timeline.
 
-A scenario file (JSON or TOML) is a list of events, each applied ``at`` seconds after start::
+A scenario file (JSON or TOML) is a list of events, each applied ``at`` seconds after start, and
+may choose the platform's rate reading for the run (``limiter``, ``tolerance``)::
+
+    limiter = "fixed"
 
     [[events]]
     at = 10
@@ -22,7 +25,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FAULT_FIELDS", "NodeFaults", "ScenarioEvent", "load_scenario"]
+__all__ = [
+    "FAULT_FIELDS",
+    "NodeFaults",
+    "ScenarioEvent",
+    "load_scenario",
+    "scenario_options",
+]
 
 
 @dataclass(slots=True)
@@ -83,14 +92,29 @@ class ScenarioEvent:
     changes: dict[str, Any]
 
 
+def _read(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+
+
+_OPTIONS = ("limiter", "tolerance")
+
+
+def scenario_options(path: Path) -> dict[str, Any]:
+    """The run options a scenario file sets at its top level: ``limiter`` and ``tolerance``."""
+    data = _read(path)
+    if not isinstance(data, dict):
+        return {}
+    return {k: data[k] for k in _OPTIONS if k in data}
+
+
 def load_scenario(path: Path) -> list[ScenarioEvent]:
     """Read a scenario file (``.json`` or ``.toml``) into events sorted by time.
 
     Raises:
         ValueError: malformed events.
     """
-    text = path.read_text(encoding="utf-8")
-    data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    data = _read(path)
     raw = data.get("events", []) if isinstance(data, dict) else data
     events = []
     for item in raw:

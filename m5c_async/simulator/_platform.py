@@ -33,6 +33,8 @@ from ..protocol import (
     MAX_CONTENT_CHARS,
     SHANGHAI,
     Encoding,
+    ErrorReply,
+    Limiter,
     normalize,
     segments,
     split_mobiles,
@@ -51,7 +53,6 @@ from ._accounts import AccountConfig, AccountState, BlacklistEntry
 
 __all__ = ["LedgerEntry", "Platform", "PlatformSettings", "Reply"]
 
-THROTTLED = "error:Throughput Rate Exceeded"
 INTERNATIONAL_PRICE = Decimal("0.050")
 Reply = str
 
@@ -69,6 +70,9 @@ class PlatformSettings:
         push_batch: reports or replies per push.
         push_attempts: pushes before a batch is left for pulling instead.
         seed: random seed, so runs repeat.
+        limiter: how the account's rate is counted: ``sliding`` (any one-second window, the
+            default and the strictest), ``fixed`` (calendar seconds) or ``gcra``.
+        tolerance: the GCRA's seconds of debt (``limiter="gcra"`` only).
     """
 
     report_delay: tuple[float, float] = (0.5, 3.0)
@@ -79,6 +83,13 @@ class PlatformSettings:
     push_batch: int = 200
     push_attempts: int = 8
     seed: int = 5
+    limiter: Limiter = Limiter.SLIDING
+    tolerance: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limiter", Limiter(self.limiter))
+        if self.tolerance < 0:
+            raise ValueError("tolerance must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +158,9 @@ class Platform:
 
     def add_account(self, config: AccountConfig) -> AccountState:
         """Add (or replace) an account."""
-        state = AccountState(config)
+        state = AccountState(
+            config, limiter_kind=self.settings.limiter, tolerance=self.settings.tolerance
+        )
         self.accounts[config.username] = state
         return state
 
@@ -162,24 +175,24 @@ class Platform:
     ) -> AccountState | Reply:
         """Check credentials in the document's order; return the account or an error reply."""
         if not username:
-            return "error:Missing username"
+            return ErrorReply.MISSING_USERNAME
         if not password_md5:
-            return "error:Missing password"
+            return ErrorReply.MISSING_PASSWORD
         if not apikey:
-            return "error:Missing apikey"
+            return ErrorReply.MISSING_APIKEY
         if len(password_md5) != 32:
-            return "error:Invalid md5 password length"
+            return ErrorReply.BAD_MD5_LENGTH
         account = self.accounts.get(username)
         if (
             account is None
             or account.config.apikey != apikey
             or account.password_md5 != password_md5.lower()
         ):
-            return "error:APIKEY or password error"
+            return ErrorReply.BAD_CREDENTIALS
         if account.blocked:
-            return "error:Account is blocked"
+            return ErrorReply.ACCOUNT_BLOCKED
         if account.bound_ips and client_ip not in account.bound_ips:
-            return "error:Unauthorized IP address"
+            return ErrorReply.UNAUTHORIZED_IP
         return account
 
     def auth_fields(self, fields: dict[str, str], client_ip: str) -> AccountState | Reply:
@@ -198,10 +211,11 @@ class Platform:
         self._msgid += 1
         return str(self._msgid)
 
-    def _throttled(self, node: str) -> Reply:
+    def throttled(self, node: str) -> Reply:
+        """Count a ``Throughput Rate Exceeded`` answered by ``node`` and return its text."""
         self.stats.throttled += 1
         self.stats.per_node[node]["throttled"] += 1
-        return THROTTLED
+        return ErrorReply.THROTTLED
 
     def send(
         self,
@@ -218,13 +232,13 @@ class Platform:
         """Handle one send (any format); ``content`` is a wire string unless ``plain_content``."""
         numbers = self._numbers(wire_text(mobile))
         if numbers is None:
-            return "error:Missing recipient"
+            return ErrorReply.MISSING_RECIPIENT
         encoding = Encoding.UTF8 if plain_content else wire_encoding(encode)
         if encoding is None:
-            return "error:Unrecognized encoding"
+            return ErrorReply.UNRECOGNIZED_ENCODING
         text = self._content(content, encoding, plain_content)
         if text is None:
-            return "error:Missing message content"
+            return ErrorReply.MISSING_CONTENT
         return self._accept(account, node, [(numbers, text, start_time)], ext)
 
     def send_batch(
@@ -237,17 +251,17 @@ class Platform:
         """Handle ``sms_batch.php``: items of (mobile, content, startTime) wire strings."""
         encoding = wire_encoding(encode)
         if encoding is None:
-            return "error:Unrecognized encoding"
+            return ErrorReply.UNRECOGNIZED_ENCODING
         if not items:
-            return "error:Missing recipient"
+            return ErrorReply.MISSING_RECIPIENT
         parts = []
         for mobile, content, start in items:
             numbers = self._numbers(wire_text(mobile))
             if numbers is None:
-                return "error:Missing recipient"
+                return ErrorReply.MISSING_RECIPIENT
             text = self._content(content, encoding, False)
             if text is None:
-                return "error:Missing message content"
+                return ErrorReply.MISSING_CONTENT
             parts.append((numbers, text, start))
         return self._accept(account, node, parts, "")
 
@@ -283,10 +297,10 @@ class Platform:
         now = self.clock()
         count = sum(len(numbers) for numbers, _, _ in parts)
         if count > account.packet_size:
-            return self._throttled(node)
+            return self.throttled(node)
         storm_until = self.throttle_storm.get(node)
         if storm_until is not None and now < storm_until:
-            return self._throttled(node)
+            return self.throttled(node)
         # Domestic messages are paid from the domestic balance (messages); international ones
         # from the international balance (money: 0.050 a segment here), as §5.1 keeps them apart.
         cost = intl_cost = 0
@@ -297,9 +311,11 @@ class Platform:
             intl_cost += foreign * per
         intl_money = INTERNATIONAL_PRICE * intl_cost
         if cost > account.balance or intl_money > account.international_balance:
-            return "error:Account balance is insufficient"
-        if not account.gcra.try_acquire(count, now):
-            return self._throttled(node)
+            return ErrorReply.INSUFFICIENT_BALANCE
+        if not account.limiter.try_acquire(count, now):
+            return self.throttled(node)
+        if account.meter is not account.limiter:
+            account.meter.add(count, now)
         account.balance -= cost
         account.charged += cost
         account.international_balance -= intl_money
@@ -514,7 +530,7 @@ class Platform:
         number = wire_text(mobile)
         entry = account.blacklist.get(number)
         if entry is None or entry.kind == "complaint" or account.config.profile == "marketing":
-            return "error:Non black number or no allow operation"
+            return ErrorReply.BLACKLIST_REFUSED
         del account.blacklist[number]
         return "success:Added white number"
 
@@ -529,7 +545,7 @@ class Platform:
         """IP binding (§2.3, action=0): replace the account's list."""
         addresses = frozenset(ip.strip() for ip in wire_text(ips).split(",") if ip.strip())
         if not addresses:
-            return "error:Missing recipient"
+            return ErrorReply.MISSING_RECIPIENT
         account.bound_ips = addresses
         return f"success:{len(addresses)}"
 
@@ -557,6 +573,8 @@ class Platform:
                     "balance": a.balance,
                     "charged": a.charged,
                     "rate": a.rate,
+                    "limiter": a.limiter_kind.value,
+                    "max_window": a.meter.peak,
                     "in_flight": a.in_flight,
                     "pending_reports": len(a.pending_reports),
                 }

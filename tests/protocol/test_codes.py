@@ -21,7 +21,14 @@ from m5c_async import (
     UnknownProviderError,
     UnrecognizedEncodingError,
 )
-from m5c_async.protocol import CODES, ErrorKind, error_for_reply, is_error_reply
+from m5c_async.protocol import (
+    CODES,
+    VARIANTS,
+    ErrorKind,
+    ErrorReply,
+    error_for_reply,
+    is_error_reply,
+)
 
 DOCUMENT = {
     "error:Missing username": MissingParameterError,
@@ -75,10 +82,38 @@ def test_kinds_and_retry_verdicts() -> None:
     assert not AuthenticationError("x").retryable
 
 
-def test_error_msgid_is_a_refused_send() -> None:
-    """``error:<digits>`` is the document's ``error:msgid``."""
-    err = error_for_reply("error:13958008415478")
-    assert isinstance(err, SendRefusedError)
+# (reply text, class, msgid attribute or None when the class has none)
+VARIANT_TABLE = [
+    ("error:APIKEY or password_md5 error", AuthenticationError, None),
+    (" error:APIKEY or password_md5 error\r\n", AuthenticationError, None),
+    ("error:13958008415478", SendRefusedError, "13958008415478"),
+    ("error:7", SendRefusedError, "7"),
+    ("  error:13958008415478\n", SendRefusedError, "13958008415478"),
+    ("error:1395800841547x", UnknownProviderError, None),
+    ("error:APIKEY or password_MD5 error", UnknownProviderError, None),
+]
+
+
+@pytest.mark.parametrize(("text", "cls", "msgid"), VARIANT_TABLE)
+def test_variants_and_error_msgid(text: str, cls: type[ProviderError], msgid: str | None) -> None:
+    """Variants map like their documented text; ``error:<digits>`` exposes its msgid."""
+    err = error_for_reply(text, node="beijing", endpoint="send")
+    assert type(err) is cls
+    assert err.reply == text.strip()
+    if cls is SendRefusedError:
+        assert isinstance(err, SendRefusedError)
+        assert err.msgid == msgid
+
+
+def test_variants_are_not_document_texts() -> None:
+    """VARIANTS are kept apart from the document's table, and each names what it varies."""
+    assert {c.text for c in VARIANTS}.isdisjoint(DOCUMENT)
+    assert all(c.section.startswith("variant of ") for c in VARIANTS)
+
+
+def test_error_replies_are_the_table_texts() -> None:
+    """ErrorReply (what the simulator answers) and CODES hold the same texts."""
+    assert {str(r) for r in ErrorReply} == {c.text for c in CODES}
 
 
 def test_unknown_error_keeps_its_text() -> None:

@@ -1,12 +1,12 @@
-"""Rate and concurrency enforcement: the GCRA with one second of tolerance, exactly."""
+"""Rate and concurrency enforcement: each limiter reading on the platform, with a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from m5c_async.protocol import Gcra
-from m5c_async.simulator import AccountConfig, Platform
-from tests.conftest import FakeClock
+from m5c_async.protocol import Gcra, Limiter
+from m5c_async.simulator import AccountConfig, Platform, PlatformSettings
+from tests.conftest import APIKEY, PASSWORD, FakeClock
 
 MOBILE = "13800000000"
 
@@ -41,20 +41,93 @@ def test_gcra_reserve_waits_until_a_meter_would_admit() -> None:
     assert pacer.tat == pytest.approx(meter.tat - 0.07)
 
 
-def test_at_the_rate_never_throttled(platform: Platform, clock: FakeClock) -> None:
-    """Single messages at exactly 600/s for 30 s: never throttled."""
-    for _ in range(600 * 30):
+def _platform(clock: FakeClock, limiter: Limiter, **account: object) -> Platform:
+    config = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY, **account)  # type: ignore[arg-type]
+    return Platform([config], settings=PlatformSettings(limiter=limiter), clock=clock)
+
+
+@pytest.fixture
+def gcra(clock: FakeClock) -> Platform:
+    """A notification account under the GCRA reading (one second of tolerance)."""
+    return _platform(clock, Limiter.GCRA)
+
+
+def test_sliding_is_the_default(platform: Platform) -> None:
+    """Without a choice, the platform counts any one-second window."""
+    assert platform.settings.limiter is Limiter.SLIDING
+    assert platform.snapshot()["accounts"]["mlrt"]["limiter"] == "sliding"
+
+
+@pytest.mark.parametrize("limiter", list(Limiter))
+def test_below_the_rate_never_throttled_and_max_window_reported(
+    clock: FakeClock, limiter: Limiter
+) -> None:
+    """599 single messages a second for 10 s pass every reading; max_window is 599."""
+    platform = _platform(clock, limiter)
+    for _ in range(599 * 10):
         assert _send(platform).startswith("success:")
-        clock.advance(1 / 600)
+        clock.advance(1 / 599)
     assert platform.stats.throttled == 0
-    assert platform.stats.accepted == 18_000
+    assert platform.snapshot()["accounts"]["mlrt"]["max_window"] == 599
 
 
-def test_above_the_rate_is_throttled(platform: Platform, clock: FakeClock) -> None:
-    """At 1.05x the rate, the debt passes one second after 20 s and throttling starts."""
+def test_opening_burst_is_throttled_by_the_windows_not_the_gcra(clock: FakeClock) -> None:
+    """A whole second at once and then the rate: GCRA admits it, both windows refuse it."""
+    outcomes = {}
+    for limiter in Limiter:
+        platform = _platform(clock, limiter)
+        start = clock.now = 1000.0
+        replies = [_send(platform, 600)]
+        while clock.now < start + 1.0:
+            clock.advance(1 / 600)
+            replies.append(_send(platform))
+        outcomes[limiter] = sum(r == "error:Throughput Rate Exceeded" for r in replies)
+    assert outcomes[Limiter.GCRA] == 0
+    assert outcomes[Limiter.SLIDING] > 500
+    assert outcomes[Limiter.FIXED] > 0
+
+
+def test_fixed_window_admits_twice_the_rate_across_a_boundary(clock: FakeClock) -> None:
+    """Calendar seconds: 600 at the end of one and 600 at the start of the next both pass, and
+    max_window reports the 1,200 a sliding reader would have refused."""
+    platform = _platform(clock, Limiter.FIXED, rate=600)
+    clock.now = 1000.9
+    for _ in range(600):
+        assert _send(platform).startswith("success:")
+        clock.advance(0.0001)
+    clock.now = 1001.0
+    for _ in range(600):
+        assert _send(platform).startswith("success:")
+        clock.advance(0.0001)
+    assert platform.snapshot()["accounts"]["mlrt"]["max_window"] == 1200
+
+
+@pytest.mark.parametrize("limiter", [Limiter.SLIDING, Limiter.FIXED])
+def test_big_marketing_packet_is_spread_over_its_time(clock: FakeClock, limiter: Limiter) -> None:
+    """10,000 at 150/s counts over 66.7 s: a request before then is refused, after it passes."""
+    platform = _platform(clock, limiter, profile="marketing")
+    assert _send(platform, 10_000).startswith("success:")
+    clock.advance(30.0)
+    assert _send(platform) == "error:Throughput Rate Exceeded"
+    clock.advance(10_000 / 150 - 30.0 + 0.01)
+    assert _send(platform, 10_000).startswith("success:")
+    assert platform.snapshot()["accounts"]["mlrt"]["max_window"] == 150
+
+
+def test_at_the_rate_never_throttled(gcra: Platform, clock: FakeClock) -> None:
+    """GCRA: single messages at exactly 600/s for 30 s: never throttled."""
+    for _ in range(600 * 30):
+        assert _send(gcra).startswith("success:")
+        clock.advance(1 / 600)
+    assert gcra.stats.throttled == 0
+    assert gcra.stats.accepted == 18_000
+
+
+def test_above_the_rate_is_throttled(gcra: Platform, clock: FakeClock) -> None:
+    """GCRA: at 1.05x the rate, the debt passes one second after 20 s and throttling starts."""
     replies = []
     for _ in range(630 * 25):
-        replies.append(_send(platform))
+        replies.append(_send(gcra))
         clock.advance(1 / 630)
     first = next(i for i, r in enumerate(replies) if r == "error:Throughput Rate Exceeded")
     assert 19.0 < first / 630 < 21.5
@@ -64,27 +137,27 @@ def test_above_the_rate_is_throttled(platform: Platform, clock: FakeClock) -> No
 
 
 def test_burst_then_above_rate_is_throttled_within_ten_seconds(
-    platform: Platform, clock: FakeClock
+    gcra: Platform, clock: FakeClock
 ) -> None:
-    """A client opening with one second's budget at once, then 1.05x, is throttled within 10 s."""
-    assert _send(platform, 600).startswith("success:")
+    """GCRA: opening with one second's budget at once, then 1.05x: throttled within 10 s."""
+    assert _send(gcra, 600).startswith("success:")
     throttled_at = None
     for i in range(630 * 10):
         clock.advance(1 / 630)
-        if _send(platform) == "error:Throughput Rate Exceeded":
+        if _send(gcra) == "error:Throughput Rate Exceeded":
             throttled_at = i / 630
             break
     assert throttled_at is not None
     assert throttled_at < 10
 
 
-def test_big_packet_is_admitted_then_paid_for(platform: Platform, clock: FakeClock) -> None:
-    """10,000 numbers are accepted at once; the next request waits out the debt."""
-    assert _send(platform, 10_000).startswith("success:")
+def test_big_packet_is_admitted_then_paid_for(gcra: Platform, clock: FakeClock) -> None:
+    """GCRA: 10,000 numbers are accepted at once; the next request waits out the debt."""
+    assert _send(gcra, 10_000).startswith("success:")
     clock.advance(10.0)
-    assert _send(platform) == "error:Throughput Rate Exceeded"
+    assert _send(gcra) == "error:Throughput Rate Exceeded"
     clock.advance(10_000 / 600 - 10.0 - 1.0 + 0.01)
-    assert _send(platform).startswith("success:")
+    assert _send(gcra).startswith("success:")
 
 
 def test_packet_over_profile_size_is_throttled(platform: Platform) -> None:
@@ -99,7 +172,7 @@ def test_limits_are_configurable_per_account(clock: FakeClock) -> None:
     small = AccountConfig(
         username="mlrt", password="pw", apikey="k" * 32, rate=10, packet_size=5, concurrency=2
     )
-    platform = Platform([small], clock=clock)
+    platform = Platform([small], settings=PlatformSettings(limiter=Limiter.GCRA), clock=clock)
     state = platform.account("mlrt")
     assert (state.rate, state.packet_size, state.concurrency) == (10.0, 5, 2)
     assert _send(platform, 6) == "error:Throughput Rate Exceeded"
