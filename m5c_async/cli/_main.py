@@ -340,6 +340,7 @@ def _redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any
         key=f"m5c:{sms.username}:{profile.kind.value}",
         rate=config.rate or profile.rate,
         concurrency=config.concurrency or profile.concurrency,
+        margin=config.margin,
         tolerance=config.tolerance,
     )
 

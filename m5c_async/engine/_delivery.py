@@ -3,7 +3,8 @@
 Rules, in the order they apply to a packet:
 
 1. The engine is stopping (a fatal account error, ``stop()``): the packet is ``PENDING``.
-2. The pacer books its messages; only then does the request leave.
+2. The journal marks the packet in flight; then the pacer's gate opens and books the
+   messages as leaving now, and the request is written at once (docs/engine.md, "Pacing").
 3. ``ThrottledError``: refused, so safe to resend; the pacer halves its rate and the packet is
    sent again.
 4. Every node failing to connect (safe): back off and try again, until ``unavailable_timeout``
@@ -93,6 +94,11 @@ class Deliverer:
                 await self._emit_pending(packet, emit, attempts)
                 return
             attempts += 1
+            if self.before_send is not None:
+                # Marked before the gate, so the gate's booking is the moment the request
+                # is written: time spent journaling never bunches requests on the wire.
+                with anyio.CancelScope(shield=True):
+                    await self.before_send(packet)
             await self.pacer.acquire(len(packet))
             if self.stopping:
                 await self._emit_pending(packet, emit, attempts)
@@ -112,8 +118,6 @@ class Deliverer:
     async def _attempt(self, packet: Packet, emit: Emit, attempts: int) -> object:
         """One request; returns None when done, or what to do next."""
         stats = self.stats
-        if self.before_send is not None:
-            await self.before_send(packet)
         stats.requests += 1
         stats.in_flight += 1
         try:

@@ -170,7 +170,11 @@ class SendEngine:
         self.concurrency = self.config.concurrency or profile.concurrency
         self.packet_size = self.config.packet_size or profile.packet_size
         self.pacer = pacer or LocalPacer(
-            self.rate, tolerance=self.config.tolerance, clock=clock, sleep=sleep
+            self.rate,
+            margin=self.config.margin,
+            tolerance=self.config.tolerance,
+            clock=clock,
+            sleep=sleep,
         )
         self.hooks: list[Hooks] = list(hooks) if hooks is not None else [LoggingHooks()]
         self.guard = guard

@@ -125,8 +125,10 @@ class EngineConfig:
         rate: messages/s; defaults to the profile's rate.
         concurrency: requests in flight; defaults to the profile's cap.
         packet_size: numbers a request; defaults to the profile's size.
-        tolerance: seconds of debt the local pacer allows itself; kept below the platform's one
-            second so network jitter never crosses it.
+        margin: the share of the rate kept unused, so requests that reach the platform bunched
+            stay under the cap in every one-second window (docs/engine.md, "Pacing").
+        tolerance: seconds of sending the pacer may do ahead of its schedule (a burst); 0 (the
+            default) never lets any one-second window carry more than the paced rate.
         queue_size: packets buffered between the producer and the workers.
         batch_size: personalized messages per ``sms_batch.php`` request (1 = plain sends).
         reconcile_grace: seconds to wait before looking an ambiguous packet up in the records.
@@ -143,7 +145,8 @@ class EngineConfig:
     rate: float | None = None
     concurrency: int | None = None
     packet_size: int | None = None
-    tolerance: float = 0.5
+    margin: float = 0.01
+    tolerance: float = 0.0
     queue_size: int = 64
     batch_size: int = 1
     reconcile_grace: float = 1.0
@@ -161,6 +164,8 @@ class EngineConfig:
             raise ValueError("concurrency must be at least 1")
         if self.packet_size is not None and self.packet_size < 1:
             raise ValueError("packet_size must be at least 1")
+        if not 0 <= self.margin < 0.5:
+            raise ValueError("margin must be in [0, 0.5)")
         if not 0 <= self.tolerance <= 1 or self.queue_size < 1 or self.batch_size < 1:
             raise ValueError("tolerance in [0, 1], queue_size and batch_size at least 1")
 

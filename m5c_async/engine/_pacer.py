@@ -1,16 +1,24 @@
-"""Pacing: a GCRA reservation clock over messages, with AIMD when the platform throttles.
+"""Pacing: a gate over messages that never lets a one-second window pass the cap, with AIMD.
 
 Rules:
 
-1. ``acquire(n)`` books ``n`` messages at the current rate and sleeps until the booked debt
-   falls to ``tolerance``: a packet larger than one second's budget is admitted at once and paid
-   for afterwards (aiolimiter's ``acquire(n)`` refuses ``n`` above its rate, which is why this is
-   a reservation clock and not a token bucket). The clock is re-read after each sleep, never a
-   fixed interval slept, so timer imprecision does not accumulate.
-2. ``throttled()`` halves the rate (multiplicative decrease, floor ``min_factor``); every
+1. The pacer paces against ``rate * (1 - margin)``: requests reach the platform bunched (a
+   fixed-schedule sender at exactly 600/s was seen at 619 in one receive-side second, at 99% of
+   the cap at 597), so the margin absorbs that jitter.
+2. ``acquire(n)`` returns when ``n`` messages may leave *now*, and books them from that moment
+   (``Gcra.release`` with no tolerance): the caller writes the request at once, so the booked
+   time is the time it left, and a request that left late never lets the next one leave early.
+   There is no start-up burst: the first second carries at most the rate, like every other.
+   A packet larger than one second's budget leaves at once and the next waits ``n / rate``,
+   which is how the platform counts it (docs/protocol.md, "Rates").
+3. Timers are imprecise (epoll rounds up to the millisecond, uvloop fires up to 1 ms early):
+   the gate opens up to ``slack`` seconds early and the schedule absorbs up to ``slack`` of
+   lateness; the clock is re-read after every sleep, never a fixed interval slept.
+4. Waiters pass the gate one at a time, first come first served (a lock).
+5. ``throttled()`` halves the rate (multiplicative decrease, floor ``min_factor``); every
    ``recover_every`` seconds without throttling adds ``increase`` of the base rate back
    (additive increase) up to the base rate.
-3. Time and sleep are injected, so logic tests run on a fake clock.
+6. Time and sleep are injected, so logic tests run on a fake clock.
 """
 
 from __future__ import annotations
@@ -97,28 +105,37 @@ class LocalPacer:
     """A pacer for one process (the engine's workers bound its requests in flight).
 
     Example:
-        >>> pacer = LocalPacer(rate=600)
-        >>> # await pacer.acquire(10_000)   # admitted now, the next acquire waits ~16 s
+        >>> pacer = LocalPacer(rate=600, margin=0.01)
+        >>> pacer.rate
+        594.0
+        >>> # await pacer.acquire(10_000)   # leaves now; the next acquire waits 16.8 s
     """
 
     def __init__(
         self,
         rate: float,
         *,
-        tolerance: float = 0.5,
+        margin: float = 0.01,
+        tolerance: float = 0.0,
+        slack: float = 0.003,
         min_factor: float = 0.05,
         increase: float = 0.05,
         recover_every: float = 1.0,
         clock: Callable[[], float] = anyio.current_time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        if not 0 <= margin < 1 or slack < 0:
+            raise ValueError("margin must be in [0, 1) and slack non-negative")
         self.base_rate = float(rate)
+        self.margin = margin
+        self.slack = slack
         self.aimd = Aimd(
             min_factor=min_factor, increase=increase, recover_every=recover_every, clock=clock
         )
-        self._gcra = Gcra(rate=rate, tolerance=tolerance)
+        self._gcra = Gcra(rate=self.rate, tolerance=tolerance)
         self._clock = clock
         self._sleep = sleep
+        self._gate = anyio.Lock()
 
     shared = False
 
@@ -128,14 +145,17 @@ class LocalPacer:
 
     @property
     def rate(self) -> float:
-        """The current pacing rate."""
-        return self.base_rate * self.aimd.factor
+        """The current pacing rate: the cap less the margin, times the AIMD factor."""
+        return self.base_rate * (1 - self.margin) * self.aimd.factor
 
     async def acquire(self, n: int) -> None:
-        """Book ``n`` messages and sleep until they may go."""
-        wait = self._gcra.reserve(n, self._clock())
-        if wait > 0:
-            await self._sleep(wait)
+        """Wait until ``n`` messages may leave, and book them as leaving now."""
+        async with self._gate:
+            while True:
+                wait = self._gcra.release(n, self._clock(), slack=self.slack)
+                if wait <= 0:
+                    return
+                await self._sleep(wait)
 
     def throttled(self) -> None:
         """Multiplicative decrease."""

@@ -2,9 +2,12 @@
 
 Rules:
 
-1. The rate: a GCRA reservation done in one Lua script with Redis's own ``TIME``, so every
-   process books on one clock. It admits any amount (a 10,000-number packet books its time and
-   is paid for afterwards) and returns how long to wait; callers are served in booking order.
+1. The rate: the local pacer's gate (``Gcra.release``: no start-up burst, a packet booked from
+   the moment it leaves, ``rate * (1 - margin)``) done in one Lua script with Redis's own
+   ``TIME``, so every process books on one clock. The script books and answers 0 when the gate
+   is open, or answers how long to wait and books nothing; the caller sleeps that and asks
+   again. Any amount is admitted (a 10,000-number packet leaves, and the next waits its time).
+   One waiter per process asks at a time (a lock), so a process never races itself.
 2. The concurrency cap: leased slots in a sorted set scored by expiry. A slot is taken before a
    request leaves and given back after; a crashed process's slots expire after ``lease``
    seconds, so they never leak.
@@ -34,16 +37,19 @@ _GCRA: Final = """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
+local slack = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - tolerance - now
-if wait < 0 then wait = 0 end
-local booked = tat + n * interval
+if tat - now > tolerance + slack then
+  return string.format('%.6f', tat - tolerance - now)
+end
+local start = now
+if tat >= now - slack then start = tat end
+local booked = start + n * interval
 redis.call('SET', KEYS[1], string.format('%.6f', booked), 'PX',
            math.ceil((booked - now + 60) * 1000))
-return string.format('%.6f', wait)
+return '0'
 """
 
 _SLOT: Final = """
@@ -78,7 +84,9 @@ class RedisPacer:
         key: str,
         rate: float,
         concurrency: int,
-        tolerance: float = 0.5,
+        margin: float = 0.01,
+        tolerance: float = 0.0,
+        slack: float = 0.003,
         lease: float = 30.0,
         retry_interval: float = 0.5,
         slot_poll: float = 0.005,
@@ -92,7 +100,11 @@ class RedisPacer:
         self.key = key
         self.base_rate = float(rate)
         self.concurrency = concurrency
+        if not 0 <= margin < 1 or slack < 0:
+            raise ValueError("margin must be in [0, 1) and slack non-negative")
+        self.margin = margin
         self.tolerance = tolerance
+        self.slack = slack
         self.lease = lease
         self.retry_interval = retry_interval
         self.slot_poll = slot_poll
@@ -102,14 +114,16 @@ class RedisPacer:
         self.failures = 0
         self._sleep = sleep
         self._gcra = redis.register_script(_GCRA)
+        self._gate = anyio.Lock()
         self._slot = redis.register_script(_SLOT)
 
     shared = True
 
     @property
     def rate(self) -> float:
-        """The current pacing rate of this process's bookings."""
-        return self.base_rate * self.aimd.factor
+        """The current pacing rate of this process's bookings: the cap less the margin, times
+        the AIMD factor."""
+        return self.base_rate * (1 - self.margin) * self.aimd.factor
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script, failing closed: retry until Redis answers."""
@@ -135,12 +149,14 @@ class RedisPacer:
         )
 
     async def acquire(self, n: int) -> None:
-        """Book ``n`` messages on the shared clock and wait until they may go."""
-        wait = float(
-            await self._call(self._gcra, [self.key + ":tat"], [1.0 / self.rate, self.tolerance, n])
-        )
-        if wait > 0:
-            await self._sleep(wait)
+        """Wait until ``n`` messages may leave, and book them on the shared clock as leaving now."""
+        async with self._gate:
+            while True:
+                args = [1.0 / self.rate, self.tolerance, n, self.slack]
+                wait = float(await self._call(self._gcra, [self.key + ":tat"], args))
+                if wait <= 0:
+                    return
+                await self._sleep(wait)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -249,7 +249,11 @@ def test_sim_json_lines() -> None:
             proc.terminate()
             proc.wait(timeout=10)
     assert demo["event"] == "demo-account"
-    assert ready == {"event": "ready", "nodes": {"qingdao": f"http://127.0.0.1:{port}"}}
+    assert ready == {
+        "event": "ready",
+        "nodes": {"qingdao": f"http://127.0.0.1:{port}"},
+        "limiter": "sliding",
+    }
 
 
 def test_replies_are_stored_before_they_are_printed(sim: str, tmp_path: Path) -> None:
