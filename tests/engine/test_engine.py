@@ -40,7 +40,7 @@ async def test_campaign_at_the_cap_is_never_throttled(rig: Rig) -> None:
 
 
 async def test_big_packets_are_admitted_and_paid_for(rig: Rig) -> None:
-    """Packets of 10,000 at 600/s: no throttle, the third leaves 2 x 10,000/594 s after the first."""
+    """Packets of 10,000 at 600/s: no throttle; the third leaves 2 x 10,000/594 s after."""
     engine = rig.make()
     start = rig.time.clock.now
     result = await engine.run_campaign(Campaign(numbers=numbers(30_000), content="x【y】"))
