@@ -37,11 +37,12 @@ _GCRA: Final = """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-local slack = tonumber(ARGV[4])
+local early = tonumber(ARGV[4])
+local slack = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat - now > tolerance + slack then
+if tat - now > tolerance + early then
   return string.format('%.6f', tat - tolerance - now)
 end
 local start = now
@@ -84,8 +85,9 @@ class RedisPacer:
         key: str,
         rate: float,
         concurrency: int,
-        margin: float = 0.01,
+        margin: float = 0.0075,
         tolerance: float = 0.0,
+        early: float = 0.001,
         slack: float = 0.003,
         lease: float = 30.0,
         retry_interval: float = 0.5,
@@ -100,10 +102,11 @@ class RedisPacer:
         self.key = key
         self.base_rate = float(rate)
         self.concurrency = concurrency
-        if not 0 <= margin < 1 or slack < 0:
-            raise ValueError("margin must be in [0, 1) and slack non-negative")
+        if not 0 <= margin < 1 or slack < 0 or early < 0:
+            raise ValueError("margin must be in [0, 1), early and slack non-negative")
         self.margin = margin
         self.tolerance = tolerance
+        self.early = early
         self.slack = slack
         self.lease = lease
         self.retry_interval = retry_interval
@@ -152,7 +155,7 @@ class RedisPacer:
         """Wait until ``n`` messages may leave, and book them on the shared clock as leaving now."""
         async with self._gate:
             while True:
-                args = [1.0 / self.rate, self.tolerance, n, self.slack]
+                args = [1.0 / self.rate, self.tolerance, n, self.early, self.slack]
                 wait = float(await self._call(self._gcra, [self.key + ":tat"], args))
                 if wait <= 0:
                     return

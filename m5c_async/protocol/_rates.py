@@ -113,17 +113,18 @@ class Gcra:
         self.tat = start + n * self.interval
         return wait
 
-    def release(self, n: int, now: float, *, slack: float = 0.0) -> float:
+    def release(self, n: int, now: float, *, early: float = 0.0, slack: float = 0.0) -> float:
         """The sender's gate: book ``n`` messages leaving at ``now``, or say how long to wait.
 
-        Returns 0 after booking when the debt is at most ``tolerance + slack``; otherwise the
-        seconds until it is at most ``tolerance``, booking nothing. The booking starts at
-        ``tat`` when the request leaves at most ``slack`` late (a timer firing late keeps the
-        schedule), else at ``now`` (a request that left later never lets the next leave early). So
-        with ``tolerance=0``, messages leave at most ``rate`` a second over any window, give or
-        take ``2 * slack`` seconds' worth, whatever the timers do.
+        Returns 0 after booking when the debt is at most ``tolerance + early`` (a timer may
+        fire that early); otherwise the seconds until it is at most ``tolerance``, booking
+        nothing. The booking starts at ``tat`` when the request leaves at most ``slack`` late
+        (a timer firing late keeps the schedule), else at ``now`` (a request that left later
+        never lets the next leave early). So with ``tolerance=0``, messages leave at most
+        ``rate`` a second over any window, give or take ``early + slack`` seconds' worth,
+        whatever the timers do.
         """
-        if self.tat - now > self.tolerance + slack:
+        if self.tat - now > self.tolerance + early:
             return self.tat - self.tolerance - now
         start = self.tat if self.tat >= now - slack else now
         self.tat = start + n * self.interval

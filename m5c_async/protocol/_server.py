@@ -27,6 +27,7 @@ from ._models import SHANGHAI
 
 __all__ = [
     "SOAP_NAMESPACE",
+    "SOAP_PARTS",
     "BatchRequestItem",
     "RequestError",
     "decode_wire_content",
@@ -45,6 +46,10 @@ __all__ = [
     "wire_encoding",
     "wire_text",
 ]
+
+
+#: The parts of ``sendsms``, in the order of the document's PHP example (§3.4).
+SOAP_PARTS: Final = ("apikey", "username", "password", "mobile", "content")
 
 
 class RequestError(Exception):
@@ -157,12 +162,17 @@ def read_batch_xml(data: str) -> tuple[dict[str, str], list[BatchRequestItem]]:
 def read_soap_send(body: bytes) -> dict[str, str]:
     """Read a SOAP ``sendsms`` call (§3.4): apikey, username, password, mobile, content.
 
-    Content in SOAP is plain text (no extra urldecode); the values come back as wire strings.
+    The parts are read by name in any namespace, or by position (``param0`` .. ``param4``, in
+    the document's order) as PHP's ``SoapClient`` sends them without a WSDL. Content in SOAP is
+    plain text (no extra urldecode); the values come back as wire strings.
     """
     root = _xml_root(body)
     for element in root.iter():
         if _local(element.tag) == "sendsms":
-            return _children(element)
+            fields = _children(element)
+            if "param0" in fields:  # a SoapClient without WSDL names parameters by position
+                fields = {name: fields.get(f"param{i}", "") for i, name in enumerate(SOAP_PARTS)}
+            return fields
     raise RequestError("SOAP-ENV:Client|no sendsms operation in the request")
 
 

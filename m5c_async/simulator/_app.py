@@ -31,7 +31,7 @@ from ..protocol._server import (
 from ._accounts import AccountState
 from ._faults import NodeFaults
 from ._platform import Platform
-from ._wsdl import wsdl
+from ._wsdl import SOAP_PATH, wsdl
 
 __all__ = ["MAX_BODY", "NodeApp"]
 
@@ -106,6 +106,9 @@ class NodeApp:
             fields.update(read_form(body))
         if path in _SEND_PATHS and fault.throttle_ratio and rng.random() < fault.throttle_ratio:
             await self._text(send, platform.throttled(self.node), Encoding.UTF8)
+            return
+        if path == SOAP_PATH and scope["method"] == "GET" and "wsdl" in fields:
+            await _respond(send, 200, wsdl(_here(scope)), b"text/xml; charset=utf-8")
             return
         handler = _ROUTES.get(path)
         if handler is None:
@@ -218,11 +221,8 @@ class NodeApp:
     async def _soap(
         self, method: str, fields: dict[str, str], body: bytes, ip: str, send: Send
     ) -> None:
-        if method == "GET":
-            if "wsdl" in fields:
-                await _respond(send, 200, wsdl(), b"text/xml; charset=utf-8")
-            else:
-                await _respond(send, 405, b"POST a SOAP envelope, or GET ?wsdl", b"text/plain")
+        if method == "GET":  # ?wsdl is answered before the routes, where the scope is known
+            await _respond(send, 405, b"POST a SOAP envelope, or GET ?wsdl", b"text/plain")
             return
         try:
             call = read_soap_send(body)
@@ -234,7 +234,7 @@ class NodeApp:
                 b"text/xml; charset=utf-8",
             )
             return
-        account = self._auth(call, ip)
+        account = self.platform.auth_soap(call, ip)
         if isinstance(account, str):
             await _respond(send, 200, format_soap_reply(account), b"text/xml; charset=utf-8")
             return
@@ -416,6 +416,19 @@ _ROUTES: Final[dict[str, Handler]] = {
     "/api/black/index.php": NodeApp._black,
     "/api/bind/index.php": NodeApp._bind,
 }
+
+
+def _here(scope: Scope) -> str:
+    """The service's absolute URL as the caller reached it: scheme, Host header, path."""
+    host = ""
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    if not host or any(ch in host for ch in "/\\ \t\r\n\"'<>"):
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{SOAP_PATH}"
 
 
 def _window(fields: dict[str, str]) -> tuple[int, int] | str:

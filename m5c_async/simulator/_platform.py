@@ -35,6 +35,7 @@ from ..protocol import (
     Encoding,
     ErrorReply,
     Limiter,
+    md5_hex,
     normalize,
     segments,
     split_mobiles,
@@ -73,6 +74,8 @@ class PlatformSettings:
         limiter: how the account's rate is counted: ``sliding`` (any one-second window, the
             default and the strictest), ``fixed`` (calendar seconds) or ``gcra``.
         tolerance: the GCRA's seconds of debt (``limiter="gcra"`` only).
+        soap_password: what SOAP's ``password`` carries: ``either`` (the md5 or the plain
+            password), ``md5`` or ``plain``.
     """
 
     report_delay: tuple[float, float] = (0.5, 3.0)
@@ -85,11 +88,14 @@ class PlatformSettings:
     seed: int = 5
     limiter: Limiter = Limiter.SLIDING
     tolerance: float = 1.0
+    soap_password: str = "either"  # noqa: S105 - a mode name, not a secret
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "limiter", Limiter(self.limiter))
         if self.tolerance < 0:
             raise ValueError("tolerance must not be negative")
+        if self.soap_password not in ("either", "md5", "plain"):
+            raise ValueError("soap_password must be either, md5 or plain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,31 @@ class Platform:
             wire_text(md5),
             wire_text(fields.get("apikey", "")),
             client_ip,
+        )
+
+    def auth_soap(self, fields: dict[str, str], client_ip: str) -> AccountState | Reply:
+        """Authenticate a SOAP call, whose ``password`` may be the md5 or the plain password.
+
+        The client library sends the md5 (V6.0 made encrypted authentication global); the
+        document's PHP example passes ``$password``. ``settings.soap_password`` says which the
+        simulator takes: ``either`` (default), ``md5`` or ``plain``.
+        """
+        username = wire_text(fields.get("username", ""))
+        given = wire_text(fields.get("password", ""))
+        mode = self.settings.soap_password
+        looks_md5 = len(given) == 32 and all(c in "0123456789abcdefABCDEF" for c in given)
+        md5 = md5_hex(given) if mode == "plain" or (mode == "either" and not looks_md5) else given
+        account = self.accounts.get(username)
+        if (
+            mode == "either"
+            and looks_md5
+            and account is not None
+            and md5.lower() != account.password_md5
+            and md5_hex(given) == account.password_md5
+        ):
+            md5 = account.password_md5  # a plain password that looks like an md5
+        return self.authenticate(
+            username, md5 if given else "", wire_text(fields.get("apikey", "")), client_ip
         )
 
     # --- sending --------------------------------------------------------------------------

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
+from xml.sax.saxutils import quoteattr
 
-from ..protocol._encoders import SOAP_NAMESPACE
+from ..protocol._server import SOAP_NAMESPACE, SOAP_PARTS
 
-__all__ = ["wsdl"]
+__all__ = ["SOAP_PATH", "wsdl"]
 
-_PARTS = ("apikey", "username", "password", "mobile", "content")
+SOAP_PATH = "/api/send/sms_webservice.php"
 
 
-@cache
-def wsdl(location: str = "/api/send/sms_webservice.php") -> bytes:
-    """Describe ``sendsms(apikey, username, password, mobile, content) -> string``."""
-    parts = "".join(f'<part name="{p}" type="xsd:string"/>' for p in _PARTS)
+@lru_cache(maxsize=32)
+def wsdl(location: str) -> bytes:
+    """Describe ``sendsms(apikey, username, password, mobile, content) -> string``.
+
+    ``location`` is the absolute URL of the service (PHP's ``SoapClient`` cannot use a
+    relative ``soap:address``): the app builds it from the request's scheme and Host.
+    """
+    parts = "".join(f'<part name="{p}" type="xsd:string"/>' for p in SOAP_PARTS)
     body = (
         f'<soap:body use="encoded" namespace="{SOAP_NAMESPACE}"'
         ' encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"/>'
@@ -37,5 +42,5 @@ def wsdl(location: str = "/api/send/sms_webservice.php") -> bytes:
         f"<input>{body}</input><output>{body}</output></operation></binding>"
         '<service name="sms_webservice"><port name="sms_webservicePort"'
         ' binding="tns:sms_webserviceBinding">'
-        f'<soap:address location="{location}"/></port></service></definitions>'
+        f"<soap:address location={quoteattr(location)}/></port></service></definitions>"
     ).encode()
