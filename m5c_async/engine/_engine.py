@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -160,7 +161,7 @@ class SendEngine:
         pacer: Pacer | None = None,
         hooks: Sequence[Hooks] | None = None,
         guard: FrequencyGuard | None = None,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.client = client

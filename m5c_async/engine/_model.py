@@ -145,7 +145,7 @@ class EngineConfig:
     rate: float | None = None
     concurrency: int | None = None
     packet_size: int | None = None
-    margin: float = 0.0075
+    margin: float = 0.01
     tolerance: float = 0.0
     queue_size: int = 64
     batch_size: int = 1

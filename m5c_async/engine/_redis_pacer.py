@@ -85,7 +85,7 @@ class RedisPacer:
         key: str,
         rate: float,
         concurrency: int,
-        margin: float = 0.0075,
+        margin: float = 0.01,
         tolerance: float = 0.0,
         early: float = 0.001,
         slack: float = 0.003,

@@ -9,7 +9,9 @@ Rules (each decided in docs/protocol.md):
   (§3.4) carries plain text.
 - The wire is ASCII for every format but SOAP: ``encode`` only governs the urlencoded content.
 - GET puts every field in the URL; POST puts every field in an
-  ``application/x-www-form-urlencoded`` body, so credentials stay out of URLs.
+  ``application/x-www-form-urlencoded`` body, so credentials stay out of URLs. ``format``
+  (JSON, XML and batch sends) is a URL parameter in the document: a POST carries it in the
+  query as well as in the body.
 - ``startTime`` comes from an aware datetime as a 10-digit Unix time; naive datetimes are refused.
 """
 
@@ -237,10 +239,13 @@ def _form(
         return RequestSpec(
             endpoint=name, method=verb, path=endpoint.path, query=pairs, encoding=encoding
         )
+    # The document lists `format` as a URL parameter (§3.2, §3.3, §3.5): it goes in the query
+    # of a POST too, and stays in the body for a platform that reads only the body.
     return RequestSpec(
         endpoint=name,
         method=verb,
         path=endpoint.path,
+        query=tuple(p for p in endpoint.fixed if p[0] == "format"),
         body=_form_body(pairs),
         content_type=_FORM,
         encoding=encoding,

@@ -113,6 +113,12 @@ class Gcra:
         self.tat = start + n * self.interval
         return wait
 
+    def opens_in(self, now: float, *, early: float = 0.0) -> float:
+        """Seconds until the debt falls to ``tolerance`` (0 when it is within ``early`` of it)."""
+        if self.tat - now > self.tolerance + early:
+            return self.tat - self.tolerance - now
+        return 0.0
+
     def release(self, n: int, now: float, *, early: float = 0.0, slack: float = 0.0) -> float:
         """The sender's gate: book ``n`` messages leaving at ``now``, or say how long to wait.
 
@@ -124,8 +130,9 @@ class Gcra:
         ``rate`` a second over any window, give or take ``early + slack`` seconds' worth,
         whatever the timers do.
         """
-        if self.tat - now > self.tolerance + early:
-            return self.tat - self.tolerance - now
+        wait = self.opens_in(now, early=early)
+        if wait > 0:
+            return wait
         start = self.tat if self.tat >= now - slack else now
         self.tat = start + n * self.interval
         return 0.0
@@ -191,8 +198,12 @@ class SlidingWindow:
     ``rate`` (the limiter).
     """
 
-    def __init__(self, *, rate: float) -> None:
+    def __init__(self, *, rate: float, spread: float | None = None) -> None:
         self.limit = _limit(rate)
+        #: A packet's messages count one every ``1 / spread`` s: the platform's rate (a sender
+        #: that keeps its own windows below the cap still reads packets the platform's way).
+        self.spread = self.limit if spread is None else _limit(spread)
+        self._own_spread = spread is None
         self.peak = 0
         self._points: list[int] = []  # single messages, in arrival order
         self._head = 0
@@ -202,6 +213,8 @@ class SlidingWindow:
     def set_rate(self, rate: float) -> None:
         """Change the rate for future packets; what is booked stays booked."""
         self.limit = _limit(rate)
+        if self._own_spread:
+            self.spread = self.limit
 
     def _prune(self, now: int) -> None:
         floor = now - US
@@ -230,17 +243,17 @@ class SlidingWindow:
             raise ValueError("n must be at least 1")
         t = _us(now)
         self._prune(t)
-        new = _Spread(t, n, self.limit)
+        new = _Spread(t, n, self.spread)
         # Windows holding only the new packet count at most `limit` by construction; so only
         # windows that also hold booked messages are checked, at each time a message enters.
         high = min(new.end, self._latest) + US - 1
         if high < t:
-            return min(n, self.limit)
+            return min(n, self.spread)
         candidates = {t, *new.times(t, high)}
         for spread in self._spreads:
             if spread.end > t:
                 candidates.update(spread.times(t, high))
-        return max(min(n, self.limit), *(self._window(s, new) for s in candidates))
+        return max(min(n, self.spread), *(self._window(s, new) for s in candidates))
 
     def add(self, n: int, now: float) -> int:
         """Book ``n`` messages arriving at ``now``; return the largest window count they make."""
@@ -254,7 +267,7 @@ class SlidingWindow:
             self._points.append(t)
             self._latest = max(self._latest, t)
         else:
-            spread = _Spread(t, n, self.limit)
+            spread = _Spread(t, n, self.spread)
             self._spreads.append(spread)
             self._latest = max(self._latest, spread.end)
 
@@ -266,6 +279,21 @@ class SlidingWindow:
         self._book(n, _us(now))
         self.peak = max(self.peak, count)
         return True
+
+    def wait(self, n: int, now: float) -> float:
+        """Seconds until ``n`` messages may be added at or below ``rate`` (0: now), booking
+        nothing. Exact for packets of one; for larger ones a lower bound, to be asked again."""
+        if self.count_with(n, now) <= self.limit:
+            return 0.0
+        t = _us(now)
+        floor = t - US
+        times = self._points[bisect_right(self._points, floor, self._head) :]
+        for spread in self._spreads:
+            times.extend(spread.times(floor, self._latest))
+        times.sort()
+        room = self.limit - min(n, self.limit)  # booked messages the window may still hold
+        leaving = times[-1] if room <= 0 else times[max(len(times) - room - 1, 0)]
+        return max((leaving + US + 1 - t) / US, 1 / US)
 
     def __repr__(self) -> str:
         return f"SlidingWindow(rate={self.limit})"

@@ -102,8 +102,16 @@ class NodeApp:
         client = scope.get("client") or ("127.0.0.1", 0)
         query: bytes = scope.get("query_string", b"")
         fields = read_form(query)
-        if body and path != "/api/send/sms_webservice.php":
-            fields.update(read_form(body))
+        if body and path != SOAP_PATH:
+            posted = read_form(body)
+            where = platform.settings.format_from
+            if where != "either" and "format" in fields | posted:
+                # a platform that reads `format` from one place only
+                fmt = (fields if where == "query" else posted).get("format", "")
+                fields.update(posted)
+                fields["format"] = fmt
+            else:
+                fields.update(posted)
         if path in _SEND_PATHS and fault.throttle_ratio and rng.random() < fault.throttle_ratio:
             await self._text(send, platform.throttled(self.node), Encoding.UTF8)
             return

@@ -57,6 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " (calendar seconds) or gcra (one second of debt, see --tolerance)",
     )
     parser.add_argument("--tolerance", type=float, help="the GCRA's seconds of debt (default 1)")
+    parser.add_argument(
+        "--format-from",
+        choices=["either", "query", "body"],
+        help="where a POST's format= is read (default either)",
+    )
+    parser.add_argument(
+        "--soap-password",
+        choices=["either", "md5", "plain"],
+        help="what SOAP's password part carries (default either)",
+    )
     parser.add_argument("--scenario", type=Path, help="a JSON or TOML timeline of faults")
     parser.add_argument("--down", action="append", default=[], help="start with this node down")
     parser.add_argument("--json", action="store_true", help="the readiness line as JSON")
@@ -114,8 +124,9 @@ async def serve_from_args(args: argparse.Namespace) -> None:
     options = scenario_options(args.scenario) if args.scenario else {}
     if args.limiter is not None:
         options["limiter"] = args.limiter
-    if args.tolerance is not None:
-        options["tolerance"] = args.tolerance
+    for name in ("tolerance", "format_from", "soap_password"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
     settings = PlatformSettings(
         reports=not args.no_reports, report_delay=tuple(args.report_delay), **options
     )

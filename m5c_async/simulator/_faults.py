@@ -1,7 +1,8 @@
 """Fault injection per node, at start, at run time (``POST /_sim/faults``) or on a timeline.
 
 A scenario file (JSON or TOML) is a list of events, each applied ``at`` seconds after start, and
-may choose the platform's rate reading for the run (``limiter``, ``tolerance``)::
+may set the platform's decisions for the run (``limiter``, ``tolerance``, ``format_from``,
+``soap_password``)::
 
     limiter = "fixed"
 
@@ -97,11 +98,12 @@ def _read(path: Path) -> Any:
     return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
 
 
-_OPTIONS = ("limiter", "tolerance")
+_OPTIONS = ("limiter", "tolerance", "format_from", "soap_password")
 
 
 def scenario_options(path: Path) -> dict[str, Any]:
-    """The run options a scenario file sets at its top level: ``limiter`` and ``tolerance``."""
+    """The run options a scenario file sets at its top level (``PlatformSettings`` fields):
+    ``limiter``, ``tolerance``, ``format_from`` and ``soap_password``."""
     data = _read(path)
     if not isinstance(data, dict):
         return {}

@@ -76,6 +76,8 @@ class PlatformSettings:
         tolerance: the GCRA's seconds of debt (``limiter="gcra"`` only).
         soap_password: what SOAP's ``password`` carries: ``either`` (the md5 or the plain
             password), ``md5`` or ``plain``.
+        format_from: where a POST's ``format`` is read: ``either`` (query or body), ``query``
+            (the document's URL parameter) or ``body``.
     """
 
     report_delay: tuple[float, float] = (0.5, 3.0)
@@ -89,6 +91,7 @@ class PlatformSettings:
     limiter: Limiter = Limiter.SLIDING
     tolerance: float = 1.0
     soap_password: str = "either"  # noqa: S105 - a mode name, not a secret
+    format_from: str = "either"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "limiter", Limiter(self.limiter))
@@ -96,6 +99,8 @@ class PlatformSettings:
             raise ValueError("tolerance must not be negative")
         if self.soap_password not in ("either", "md5", "plain"):
             raise ValueError("soap_password must be either, md5 or plain")
+        if self.format_from not in ("either", "query", "body"):
+            raise ValueError("format_from must be either, query or body")
 
 
 @dataclass(frozen=True, slots=True)
