@@ -14,7 +14,8 @@ from ._accounts import (
     parse_account_spec,
 )
 from ._app import MAX_BODY, NodeApp
-from ._faults import NodeFaults, ScenarioEvent, load_scenario
+from ._cli import add_arguments, serve_from_args
+from ._faults import NodeFaults, ScenarioEvent, load_scenario, scenario_options
 from ._platform import LedgerEntry, Platform, PlatformSettings
 from ._pusher import Pusher
 from ._serve import SimulatorServer, free_port, run_simulator
@@ -32,9 +33,12 @@ __all__ = [
     "Pusher",
     "ScenarioEvent",
     "SimulatorServer",
+    "add_arguments",
     "free_port",
     "load_accounts",
     "load_scenario",
     "parse_account_spec",
     "run_simulator",
+    "scenario_options",
+    "serve_from_args",
 ]
