@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_receive_commands(sub)
 
-    from ..simulator._cli import add_arguments
+    from ..simulator import add_arguments
 
     p = sub.add_parser("sim", help="serve the simulated platform")
     add_arguments(p)
@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "sim":
-            from ..simulator._cli import serve_from_args
+            from ..simulator import serve_from_args
 
             anyio.run(serve_from_args, args)
             return 0
