@@ -1,4 +1,5 @@
-"""AsyncClient: one coroutine per endpoint, over httpx, with failover across nodes.
+"""AsyncClient: one coroutine per endpoint, with failover across nodes, over a wire: ``FastWire``
+by default, ``HttpxWire`` when an httpx client or transport is given.
 
 Failure rules (docs/client.md, "Failover"):
 
