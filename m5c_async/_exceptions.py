@@ -1,39 +1,46 @@
 """The one exception tree of m5c_async.
 
-Every error the library raises is an ``M5CError``. Each class says, through its ``retry``
-attribute, whether repeating the request is safe, unsafe (the platform may already have accepted
-it) or pointless, so callers and the engine never have to guess::
+Every error the library raises is an ``M5CError``, and every one carries one ``verdict``: what
+sending the same request again would do. That verdict is the library's only classification of
+failures: the client sets it, the engine dispatches on it (``SAFE``: back off and send again;
+``THROTTLED``: slow down and send again; ``UNSAFE``: reconcile against the records, never resend
+blindly; ``FATAL``: stop the run; ``POINTLESS``: the packet failed for good). The tree, with each
+class's verdict (a test compares this drawing with the classes)::
 
-    M5CError
-    ├── InvalidRequestError            caught before anything is sent (retry: pointless)
+    M5CError                           pointless unless a subclass says otherwise
+    ├── InvalidRequestError            caught before anything is sent (pointless)
     │   ├── InvalidNumberError         a recipient that is not a valid mobile number
     │   ├── ContentError               empty, over 500 characters, NUL bytes
     │   │   └── ContentEncodingError   a character the chosen ``encode`` cannot carry
     │   ├── InvalidTimeError           naive datetimes, times out of range
     │   └── InvalidParameterError      any other argument outside the document's rules
-    ├── ProviderError                  the platform answered ``error:...``
-    │   ├── AccountError               fatal for the account: stop sending (pointless)
+    ├── ProviderError                  the platform answered ``error:...`` (pointless)
+    │   ├── AccountError               fatal for the account: stop sending (fatal)
     │   │   ├── AuthenticationError    wrong apikey or password, bad md5 length
-    │   │   ├── AccountBlockedError
-    │   │   ├── UnauthorizedIPError
+    │   │   ├── AccountBlockedError    the account is disabled
+    │   │   ├── UnauthorizedIPError    the request came from an unbound address
     │   │   └── InsufficientBalanceError
     │   ├── ProviderRequestError       the platform found the request incomplete (pointless)
     │   │   ├── MissingParameterError  missing username/password/apikey/recipient/content/from/to
     │   │   └── UnrecognizedEncodingError
-    │   ├── ThrottledError             ``Throughput Rate Exceeded``: refused, resend later (safe)
+    │   ├── ThrottledError             ``Throughput Rate Exceeded``: slow down, resend (throttled)
     │   ├── SendRefusedError           ``error:<msgid>``: the platform refused this submission
     │   ├── BlacklistOperationError    not blacklisted, or not allowed to remove
     │   └── UnknownProviderError       an ``error:`` text the document does not list
-    ├── FormatError                    text that is not in the documented shape
+    ├── FormatError                    text that is not in the documented shape (pointless)
     │   ├── ReplyFormatError           a reply of the platform
     │   └── PushFormatError            a pushed report or reply (webhook input)
-    ├── TransportError                 the network between us and a node
-        ├── NodeUnavailableError       the request never left (connect/DNS): safe elsewhere
-        ├── AmbiguousOutcomeError      it may have been accepted: reconcile, never resend blindly
-        ├── AllNodesFailedError        every node failed; lists each node's failure
+    ├── TransportError                 the network between us and a node (unsafe)
+    │   ├── NodeUnavailableError       the request never left (connect/DNS): safe elsewhere (safe)
+    │   ├── AmbiguousOutcomeError      it may have been accepted: reconcile (unsafe)
+    │   ├── AllNodesFailedError        every node failed (safe when every failure was safe)
     │   └── ReplyTooLargeError         a reply body above the client's limit
+    ├── JournalError                   a campaign journal cannot do what was asked (pointless)
+    │   └── CampaignNotFoundError      no such campaign in the journal
     ├── FrequencyLimitError            the local per-number guard refused a send (pointless now)
-    └── EngineStoppedError             the engine stopped before the message was sent
+    ├── EngineStoppedError             the engine stopped before the message was sent (safe)
+    └── UnexpectedError                any other exception met while sending, wrapped (unsafe
+                                       when the request may have left, else pointless)
 
 No exception message, repr or attribute ever carries the password, its md5 or the apikey.
 """
@@ -49,6 +56,7 @@ __all__ = [
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "BlacklistOperationError",
+    "CampaignNotFoundError",
     "ContentEncodingError",
     "ContentError",
     "EngineStoppedError",
@@ -59,6 +67,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidRequestError",
     "InvalidTimeError",
+    "JournalError",
     "M5CError",
     "MissingParameterError",
     "NodeUnavailableError",
@@ -67,28 +76,33 @@ __all__ = [
     "PushFormatError",
     "ReplyFormatError",
     "ReplyTooLargeError",
-    "Retry",
     "SendRefusedError",
     "ThrottledError",
     "TransportError",
     "UnauthorizedIPError",
+    "UnexpectedError",
     "UnknownProviderError",
     "UnrecognizedEncodingError",
+    "Verdict",
 ]
 
 #: How much of a malformed text an error keeps: enough to diagnose, never a whole body.
 EXCERPT_CHARS = 200
 
 
-class Retry(StrEnum):
-    """Whether sending the same request again is a good idea."""
+class Verdict(StrEnum):
+    """What sending the same request again would do: the one classification of failures."""
 
     SAFE = "safe"
-    """The platform did not accept it: repeating cannot double a message."""
+    """The platform did not accept it: repeating (later, or on another node) cannot double it."""
+    THROTTLED = "throttled"
+    """Refused for speed, so not accepted: slow down, then send it again."""
     UNSAFE = "unsafe"
-    """The platform may have accepted it: reconcile before any resend."""
+    """The platform may have accepted it: reconcile against its records before any resend."""
     POINTLESS = "pointless"
-    """Repeating gives the same answer until something else changes."""
+    """Repeating gives the same answer until the request (or something else) changes."""
+    FATAL = "fatal"
+    """Nothing will succeed on this account until a person acts: stop sending."""
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -99,7 +113,7 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 class M5CError(Exception):
     """Base of every error raised by m5c_async."""
 
-    retry: Retry = Retry.POINTLESS
+    verdict: Verdict = Verdict.POINTLESS
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -107,8 +121,8 @@ class M5CError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """True when the same request may simply be sent again."""
-        return self.retry is Retry.SAFE
+        """True when the same request may be sent again (at once, or after slowing down)."""
+        return self.verdict is Verdict.SAFE or self.verdict is Verdict.THROTTLED
 
 
 # --- errors found before sending -------------------------------------------------------------
@@ -183,6 +197,8 @@ class ProviderError(M5CError):
 class AccountError(ProviderError):
     """Fatal for the account: nothing will succeed until a person fixes it."""
 
+    verdict = Verdict.FATAL
+
 
 class AuthenticationError(AccountError):
     """Wrong apikey or password, or a password md5 that is not 32 characters."""
@@ -215,7 +231,7 @@ class UnrecognizedEncodingError(ProviderRequestError):
 class ThrottledError(ProviderError):
     """``error:Throughput Rate Exceeded``: refused for speed, safe to send again later."""
 
-    retry = Retry.SAFE
+    verdict = Verdict.THROTTLED
 
 
 class SendRefusedError(ProviderError):
@@ -279,6 +295,8 @@ class TransportError(M5CError):
         endpoint: the catalog name of the endpoint.
     """
 
+    verdict = Verdict.UNSAFE
+
     def __init__(self, message: str, *, node: str = "", endpoint: str = "") -> None:
         super().__init__(message)
         self.node = node
@@ -288,7 +306,7 @@ class TransportError(M5CError):
 class NodeUnavailableError(TransportError):
     """The request never left (refused connection, DNS failure): safe on another node."""
 
-    retry = Retry.SAFE
+    verdict = Verdict.SAFE
 
 
 class AmbiguousOutcomeError(TransportError):
@@ -304,7 +322,7 @@ class AmbiguousOutcomeError(TransportError):
         cause: a short description of the failure.
     """
 
-    retry = Retry.UNSAFE
+    verdict = Verdict.UNSAFE
 
     def __init__(
         self,
@@ -339,13 +357,31 @@ class AllNodesFailedError(TransportError):
         detail = "; ".join(f"{node}: {err.message}" for node, err in failures.items())
         super().__init__(f"all nodes failed for {endpoint}: {detail}", endpoint=endpoint)
         self.failures = failures
-        self.retry = (
-            Retry.SAFE if all(e.retry is Retry.SAFE for e in failures.values()) else Retry.POINTLESS
+        self.verdict = (
+            Verdict.SAFE
+            if all(e.verdict is Verdict.SAFE for e in failures.values())
+            else Verdict.POINTLESS
         )
 
 
 class ReplyTooLargeError(TransportError):
     """A reply body exceeded the client's size limit and was not read."""
+
+
+class JournalError(M5CError):
+    """A campaign journal cannot do what was asked."""
+
+
+class CampaignNotFoundError(JournalError):
+    """The journal holds no such campaign (or none at all).
+
+    Attributes:
+        campaign: the id asked for, or None for "the latest".
+    """
+
+    def __init__(self, message: str, *, campaign: int | None = None) -> None:
+        super().__init__(message)
+        self.campaign = campaign
 
 
 def _mask(number: str) -> str:
@@ -375,7 +411,34 @@ class FrequencyLimitError(M5CError):
 class EngineStoppedError(M5CError):
     """The engine stopped before this message was sent; ``cause`` says why (or None)."""
 
+    verdict = Verdict.SAFE
+
     def __init__(self, cause: M5CError | None = None) -> None:
         reason = cause.message if cause is not None else "the engine was stopped"
         super().__init__(f"not sent: {reason}")
         self.cause = cause
+
+
+class UnexpectedError(M5CError):
+    """Any exception that is not an ``M5CError``, met while sending one packet, wrapped.
+
+    The original is chained as ``__cause__``; its text is not copied into the message (it may
+    come from any library and could quote a URL). ``verdict`` is ``UNSAFE`` when the request may
+    have left, ``POINTLESS`` when it surely did not.
+
+    Attributes:
+        kind: the original exception's class name.
+    """
+
+    def __init__(self, kind: str, *, may_have_left: bool) -> None:
+        where = "while sending" if may_have_left else "before sending"
+        super().__init__(f"unexpected {kind} {where}")
+        self.kind = kind
+        self.verdict = Verdict.UNSAFE if may_have_left else Verdict.POINTLESS
+
+    @classmethod
+    def wrap(cls, exc: BaseException, *, may_have_left: bool) -> UnexpectedError:
+        """Wrap ``exc``, chained as the cause."""
+        error = cls(type(exc).__name__, may_have_left=may_have_left)
+        error.__cause__ = exc
+        return error

@@ -24,6 +24,7 @@ import orjson
 
 from .._exceptions import (
     AccountError,
+    CampaignNotFoundError,
     InvalidRequestError,
     M5CError,
     ProviderError,
@@ -46,6 +47,7 @@ EXIT_USAGE, EXIT_ACCOUNT, EXIT_TRANSPORT, EXIT_PROVIDER, EXIT_OTHER = 2, 3, 4, 5
 #: The first matching class gives the exit code and the message's prefix.
 _EXITS: tuple[tuple[type[M5CError], int, str], ...] = (
     (InvalidRequestError, EXIT_USAGE, ""),
+    (CampaignNotFoundError, EXIT_USAGE, "not found: "),
     (AccountError, EXIT_ACCOUNT, "account error: "),
     (TransportError, EXIT_TRANSPORT, "transport error: "),
     (ProviderError, EXIT_PROVIDER, "platform error: "),

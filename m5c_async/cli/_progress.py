@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..client import AsyncClient
-from ..engine import OutcomeKind, PacketOutcome
+from ..engine import Hooks, OutcomeKind, PacketOutcome
 
 __all__ = ["ProgressHooks", "with_progress"]
 
 T = TypeVar("T")
 
 
-class ProgressHooks:
+class ProgressHooks(Hooks):
     """Engine hooks that count outcomes for the bar."""
 
     def __init__(self) -> None:

@@ -270,12 +270,12 @@ class AsyncClient:
                 f"{len(accepted)} numbers exceed the {self.profile.kind.value} packet size "
                 f"of {self.profile.packet_size}"
             )
-        receipt = await self._send_normalized(accepted, content, at=at, ext=ext, format=fmt)
+        receipt = await self.send_prepared(accepted, content, at=at, ext=ext, format=fmt)
         if recipients.rejected:
             return replace(receipt, rejected=tuple(recipients.rejected))
         return receipt
 
-    async def _send_normalized(
+    async def send_prepared(
         self,
         numbers: Sequence[str],
         content: str,
@@ -284,7 +284,25 @@ class AsyncClient:
         ext: str | int | None = None,
         format: SendFormat = SendFormat.FORM,
     ) -> SendReceipt:
-        """Send to numbers already normalised and de-duplicated (the engine's hot path)."""
+        """Send one content to numbers already prepared: the engine's hot path.
+
+        Unlike ``send``, the numbers are not checked again: each must already be normalised
+        (``protocol.normalize`` or ``Recipients``), distinct, and at most the profile's packet
+        size. Content, time and extension are still checked by the request's encoder.
+
+        Args:
+            numbers: normalised, de-duplicated numbers.
+            content: 1 to 500 characters.
+            at: an aware datetime for a scheduled send.
+            ext: extension number, 1 to 10 digits.
+            format: form, json, xml or soap.
+
+        Returns:
+            The receipt; ``sent_at`` is the Unix time (wall clock) the request left.
+
+        Raises:
+            The same errors as ``send``.
+        """
         spec = build_send(
             self._creds,
             numbers,

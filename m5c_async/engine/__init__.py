@@ -14,6 +14,8 @@ from ._model import (
     OutcomeKind,
     Packet,
     PacketOutcome,
+    ReconcileEvent,
+    RequestEnd,
 )
 from ._pacer import LocalPacer, Pacer
 from ._preflight import PreflightReport, preflight
@@ -34,7 +36,9 @@ __all__ = [
     "Packet",
     "PacketOutcome",
     "PreflightReport",
+    "ReconcileEvent",
     "RedisPacer",
+    "RequestEnd",
     "SendEngine",
     "preflight",
 ]

@@ -1,20 +1,32 @@
 """Delivering one packet: pace, send, and act on the answer. Shared by campaigns and ``submit``.
 
+Everything that belongs to one run (a campaign, a ``run_packets`` call, or the ``submit()``
+service) lives in its ``RunState``: the scheduled time and extension number, the journal's
+``before_send``, the stop flag and the statistics. Two runs on one engine never see each other's.
+
 Rules, in the order they apply to a packet:
 
-1. The engine is stopping (a fatal account error, ``stop()``): the packet is ``PENDING``.
+1. The run is stopping (a fatal account error, ``stop()``): the packet is ``PENDING``.
 2. The journal marks the packet in flight; then the pacer's gate opens and books the
    messages as leaving now, and the request is written at once (docs/engine.md, "Pacing").
-3. ``ThrottledError``: refused, so safe to resend; the pacer halves its rate and the packet is
-   sent again.
-4. Every node failing to connect (safe): back off and try again, until ``unavailable_timeout``
-   of continuous failure stops the engine with that error (the packet stays ``PENDING``).
-5. ``AmbiguousOutcomeError``: never resent blindly. The records of the packet's time window are
-   read on a healthy node; numbers found there are ``ACCEPTED`` (reconciled) with their msgid;
-   the others are resent after the grace period. When the records cannot be read, the packet is
-   ``AMBIGUOUS`` and left for a person or the journal's resume.
-6. ``AccountError``: the engine stops; this packet and every queued one are ``PENDING``.
-7. Other provider or request errors: the packet ``FAILED`` for good.
+3. The answer is dispatched on the error's ``verdict`` (``_exceptions.py``), the library's one
+   classification:
+
+   - ``THROTTLED``: refused, so safe to resend; the pacer halves its rate and the packet goes
+     again.
+   - ``SAFE`` (no node could take it): back off and try again, until ``unavailable_timeout`` of
+     continuous failure stops the run with that error (the packet stays ``PENDING``).
+   - ``UNSAFE``: never resent blindly. An ``AmbiguousOutcomeError`` is reconciled against the
+     platform's records (``_reconcile.py``): numbers found are ``ACCEPTED`` with their msgid, the
+     others are resent. When the records cannot be read, or the failure carries no time window
+     (an unexpected exception while sending), the packet is ``AMBIGUOUS``, left for a person or
+     the journal's resume.
+   - ``FATAL``: the run stops; this packet and every queued one are ``PENDING``.
+   - ``POINTLESS``: the packet ``FAILED`` for good.
+
+4. Any exception that is not an ``M5CError`` is wrapped in ``UnexpectedError`` (``UNSAFE`` when
+   raised by the send, ``POINTLESS`` before it) and handled by the same rules: one packet's
+   failure is that packet's outcome and never cancels the others.
 
 The send itself and the recording of its outcome are shielded from cancellation, so a cancelled
 campaign never leaves a request whose answer nobody read.
@@ -23,30 +35,86 @@ campaign never leaves a request whose answer nobody read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 
-from .._exceptions import (
-    AccountError,
-    AllNodesFailedError,
-    AmbiguousOutcomeError,
-    InvalidRequestError,
-    M5CError,
-    NodeUnavailableError,
-    ProviderError,
-    ThrottledError,
-)
+from .._exceptions import AmbiguousOutcomeError, M5CError, UnexpectedError, Verdict
 from ..client import AsyncClient, SendReceipt
-from ..protocol import BatchItem
-from ._model import EngineConfig, EngineStats, Hooks, OutcomeKind, Packet, PacketOutcome
+from ..protocol import BatchItem, EndpointName
+from ._hooks import HookSet
+from ._model import (
+    EngineConfig,
+    EngineStats,
+    OutcomeKind,
+    Packet,
+    PacketOutcome,
+    ReconcileEvent,
+    RequestEnd,
+)
 from ._pacer import Pacer
+from ._reconcile import reconcile
 
-__all__ = ["Deliverer"]
+__all__ = ["Backoff", "Deliverer", "Done", "Resend", "RunState", "Step", "Throttled"]
 
 log = logging.getLogger("m5c_async.engine")
 Emit = Callable[[PacketOutcome], Awaitable[None]]
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class RunState:
+    """The state of one run: what it sends with, whether it stops, and its statistics."""
+
+    name: str
+    stats: EngineStats
+    at: datetime | None = None
+    ext: str | None = None
+    #: Awaited right before each request leaves (the journal marks the packet in flight).
+    before_send: Callable[[Packet], Awaitable[None]] | None = None
+    stopping: bool = False
+    stopped_by: M5CError | None = None
+    unavailable_since: float | None = None
+    pacer_failures_before: int = 0
+
+    def stop(self, reason: M5CError | None = None) -> None:
+        """Send nothing new in this run; the first fatal reason is kept."""
+        self.stopping = True
+        if reason is not None and self.stopped_by is None:
+            self.stopped_by = reason
+            log.error("run %s stopping: %s", self.name, reason.message)
+
+
+# --- what to do after one request: a typed union ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The packet reached its outcome(s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """Send ``packet`` (what is left of the original) again at once."""
+
+    packet: Packet
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """Refused for speed: pass the pacer's gate again, then resend."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """No node could take it: sleep (doubling each time), then try again."""
+
+
+Step = Done | Resend | Throttled | Backoff
+_DONE = Done()
+_THROTTLED = Throttled()
+_BACKOFF = Backoff()
 
 
 class Deliverer:
@@ -57,8 +125,7 @@ class Deliverer:
         client: AsyncClient,
         config: EngineConfig,
         pacer: Pacer,
-        stats: EngineStats,
-        hooks: Sequence[Hooks],
+        hooks: HookSet,
         *,
         clock: Callable[[], float] = anyio.current_time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -66,178 +133,223 @@ class Deliverer:
         self.client = client
         self.config = config
         self.pacer = pacer
-        self.stats = stats
         self.hooks = hooks
         self.clock = clock
         self.sleep = sleep
-        self.stopped_by: M5CError | None = None
-        self.stopping = False
-        self._unavailable_since: float | None = None
-        self.at: datetime | None = None
-        self.ext: str | None = None
-        #: Awaited right before each request leaves (the journal marks the packet in flight).
-        self.before_send: Callable[[Packet], Awaitable[None]] | None = None
+        self.node: str | None = None
 
-    def stop(self, reason: M5CError | None = None) -> None:
-        """Send nothing new; the first fatal reason is kept."""
-        self.stopping = True
-        if reason is not None and self.stopped_by is None:
-            self.stopped_by = reason
-            log.error("engine stopping: %s", reason.message)
-
-    async def deliver(self, packet: Packet, emit: Emit) -> None:
+    async def deliver(self, packet: Packet, run: RunState, emit: Emit) -> None:
         """Carry one packet to its outcome(s)."""
         attempts = 0
         backoff = 0.1
         while True:
-            if self.stopping:
-                await self._emit_pending(packet, emit, attempts)
+            if run.stopping:
+                await self._emit_pending(packet, run, emit, attempts)
                 return
             attempts += 1
-            if self.before_send is not None:
-                # Marked before the gate, so the gate's booking is the moment the request
-                # is written: time spent journaling never bunches requests on the wire.
-                with anyio.CancelScope(shield=True):
-                    await self.before_send(packet)
-            await self.pacer.acquire(len(packet))
-            if self.stopping:
-                await self._emit_pending(packet, emit, attempts)
+            try:
+                if run.before_send is not None:
+                    # Marked before the gate, so the gate's booking is the moment the request
+                    # is written: time spent journaling never bunches requests on the wire.
+                    with anyio.CancelScope(shield=True):
+                        await run.before_send(packet)
+                await self.pacer.acquire(len(packet))
+            except Exception as exc:  # any failure is this packet's outcome
+                err = UnexpectedError.wrap(exc, may_have_left=False)
+                log.error("packet %d not sent: %s", packet.id, err.message)
+                await self._emit_end(packet, run, emit, attempts, OutcomeKind.FAILED, err)
+                return
+            if run.stopping:
+                await self._emit_pending(packet, run, emit, attempts)
                 return
             with anyio.CancelScope(shield=True):
-                retry = await self._attempt(packet, emit, attempts)
-            if retry is None:
+                step = await self._attempt(packet, run, emit, attempts)
+            if isinstance(step, Done):
                 return
-            if retry is _THROTTLED:
-                continue
-            if isinstance(retry, Packet):
-                packet = retry
-                continue
-            await self.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            if isinstance(step, Resend):
+                packet = step.packet
+            elif isinstance(step, Backoff):
+                await self.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
-    async def _attempt(self, packet: Packet, emit: Emit, attempts: int) -> object:
-        """One request; returns None when done, or what to do next."""
-        stats = self.stats
+    async def _attempt(self, packet: Packet, run: RunState, emit: Emit, attempts: int) -> Step:
+        """One request, and what its answer means for the packet."""
+        stats = run.stats
         stats.requests += 1
         stats.in_flight += 1
+        hooks = self.hooks
+        if hooks.request_start:
+            hooks.request_start(packet, attempts)
+        began = self.clock()
         try:
             if self.pacer.shared:
                 async with self.pacer.slot():
-                    receipt = await self._send(packet)
+                    receipt = await self._send(packet, run)
             else:
-                receipt = await self._send(packet)
-        except ThrottledError:
-            stats.throttled += 1
-            stats.retried += len(packet)
-            self.pacer.throttled()
-            stats.pacing_rate = self.pacer.rate
-            for hook in self.hooks:
-                hook.on_throttle(self.pacer.rate)
-            return _THROTTLED
-        except AmbiguousOutcomeError as err:
-            return await self._reconcile(packet, err, emit, attempts)
-        except AccountError as err:
-            self.stop(err)
-            await self._emit_pending(packet, emit, attempts, err)
-            return None
-        except (AllNodesFailedError, NodeUnavailableError) as err:
-            return await self._unavailable(packet, err, emit, attempts)
-        except (ProviderError, InvalidRequestError) as err:
-            stats.failed += len(packet)
-            await emit(
-                PacketOutcome(
-                    kind=OutcomeKind.FAILED,
-                    packet_id=packet.id,
-                    numbers=packet.numbers,
-                    error=err,
-                    attempts=attempts,
-                )
-            )
-            return None
-        finally:
+                receipt = await self._send(packet, run)
+        except M5CError as exc:
+            err = exc
+        except Exception as exc:  # any failure is this packet's outcome
+            err = UnexpectedError.wrap(exc, may_have_left=True)
+            log.error("packet %d: %s", packet.id, err.message, exc_info=exc)
+        else:
             stats.in_flight -= 1
-        self._unavailable_since = None
-        self.pacer.succeeded()
-        stats.record_accepted(self.clock(), len(packet), receipt.node)
+            return await self._accepted(packet, run, emit, attempts, receipt, began)
+        stats.in_flight -= 1
+        if hooks.request_end:
+            hooks.request_end(self._event(packet, attempts, err.verdict, err, began))
+        return await self._failed(packet, run, emit, attempts, err)
+
+    async def _accepted(
+        self,
+        packet: Packet,
+        run: RunState,
+        emit: Emit,
+        attempts: int,
+        receipt: SendReceipt,
+        began: float,
+    ) -> Step:
+        run.unavailable_since = None
+        stats = run.stats
+        pacer = self.pacer
+        pacer.succeeded()
+        rate = pacer.rate
+        if rate != stats.pacing_rate:
+            stats.pacing_rate = rate
+            if self.hooks.rate_change:
+                self.hooks.rate_change(rate)
+        node = receipt.node
+        if node != self.node:
+            previous, self.node = self.node, node
+            if self.hooks.node_change:
+                self.hooks.node_change(previous, node)
+        if self.hooks.request_end:
+            self.hooks.request_end(self._event(packet, attempts, None, receipt, began))
+        stats.record_accepted(self.clock(), len(packet), node)
         await emit(
             PacketOutcome(
                 kind=OutcomeKind.ACCEPTED,
                 packet_id=packet.id,
                 numbers=packet.numbers,
                 msgid=receipt.msgid,
-                node=receipt.node,
+                node=node,
                 attempts=attempts,
+                sent_at=receipt.sent_at,
             )
         )
-        return None
+        return _DONE
 
-    async def _send(self, packet: Packet) -> SendReceipt:
+    async def _failed(
+        self, packet: Packet, run: RunState, emit: Emit, attempts: int, err: M5CError
+    ) -> Step:
+        """Dispatch on the error's verdict: the one classification of failures."""
+        verdict = err.verdict
+        if verdict is Verdict.THROTTLED:
+            stats = run.stats
+            stats.throttled += 1
+            stats.retried += len(packet)
+            self.pacer.throttled()
+            stats.pacing_rate = rate = self.pacer.rate
+            if self.hooks.throttle:
+                self.hooks.throttle(rate)
+            if self.hooks.rate_change:
+                self.hooks.rate_change(rate)
+            return _THROTTLED
+        if verdict is Verdict.UNSAFE:
+            if isinstance(err, AmbiguousOutcomeError):
+                return await self._reconcile(packet, run, err, emit, attempts)
+            await self._emit_end(packet, run, emit, attempts, OutcomeKind.AMBIGUOUS, err)
+            return _DONE
+        if verdict is Verdict.SAFE:
+            return await self._unavailable(packet, run, err, emit, attempts)
+        if verdict is Verdict.FATAL:
+            run.stop(err)
+            await self._emit_pending(packet, run, emit, attempts, err)
+            return _DONE
+        await self._emit_end(packet, run, emit, attempts, OutcomeKind.FAILED, err)
+        return _DONE
+
+    async def _send(self, packet: Packet, run: RunState) -> SendReceipt:
         if packet.shared:
-            return await self.client._send_normalized(
+            return await self.client.send_prepared(
                 packet.numbers,
                 packet.contents[0],
-                at=self.at,
-                ext=self.ext,
+                at=run.at,
+                ext=run.ext,
                 format=self.config.format,
             )
         items = [
-            BatchItem(mobiles=(n,), content=c, at=self.at)
+            BatchItem(mobiles=(n,), content=c, at=run.at)
             for n, c in zip(packet.numbers, packet.contents, strict=True)
         ]
         return await self.client.send_batch(items)
 
+    def _event(
+        self,
+        packet: Packet,
+        attempts: int,
+        verdict: Verdict | None,
+        answer: SendReceipt | M5CError,
+        began: float,
+    ) -> RequestEnd:
+        return RequestEnd(
+            packet_id=packet.id,
+            attempt=attempts,
+            size=len(packet),
+            endpoint=EndpointName.SEND.value if packet.shared else EndpointName.SEND_BATCH.value,
+            node=getattr(answer, "node", None) or None,
+            verdict=verdict,
+            latency=self.clock() - began,
+        )
+
     async def _unavailable(
-        self, packet: Packet, err: M5CError, emit: Emit, attempts: int
-    ) -> object:
+        self, packet: Packet, run: RunState, err: M5CError, emit: Emit, attempts: int
+    ) -> Step:
         now = self.clock()
-        if self._unavailable_since is None:
-            self._unavailable_since = now
-        if now - self._unavailable_since >= self.config.unavailable_timeout:
-            self.stop(err)
-            await self._emit_pending(packet, emit, attempts, err)
-            return None
-        self.stats.retried += len(packet)
+        if run.unavailable_since is None:
+            run.unavailable_since = now
+        if now - run.unavailable_since >= self.config.unavailable_timeout:
+            run.stop(err)
+            await self._emit_pending(packet, run, emit, attempts, err)
+            return _DONE
+        run.stats.retried += len(packet)
         return _BACKOFF
 
     async def _reconcile(
-        self, packet: Packet, err: AmbiguousOutcomeError, emit: Emit, attempts: int
-    ) -> object:
+        self,
+        packet: Packet,
+        run: RunState,
+        err: AmbiguousOutcomeError,
+        emit: Emit,
+        attempts: int,
+    ) -> Step:
         """Look the packet up in the platform's records; resend only what is not there."""
-        stats = self.stats
-        wanted = set(packet.pairs())
-        found: dict[str, tuple[str, str]] = {}
-        read_any = False
-        start = datetime.fromtimestamp(err.started_at - 2, tz=UTC)
-        for _ in range(self.config.reconcile_attempts):
-            await self.sleep(self.config.reconcile_grace)
-            end = datetime.fromtimestamp(max(err.ended_at, err.started_at) + 2, tz=UTC)
-            try:
-                records = await self.client.records(start, end)
-            except M5CError as exc:
-                log.warning("reconciliation query failed: %s", exc.message)
-                continue
-            read_any = True
-            for record in records:
-                for number in record.mobiles:
-                    if (number, record.content) in wanted:
-                        found[number] = (record.msgid, err.node)
-            if len(found) == len(packet):
-                break
-        if not read_any:
-            stats.ambiguous += len(packet)
-            await emit(
-                PacketOutcome(
-                    kind=OutcomeKind.AMBIGUOUS,
+        stats = run.stats
+        matches = await reconcile(
+            self.client,
+            packet,
+            err,
+            tries=self.config.reconcile_attempts,
+            grace=self.config.reconcile_grace,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+        if self.hooks.reconcile:
+            self.hooks.reconcile(
+                ReconcileEvent(
                     packet_id=packet.id,
-                    numbers=packet.numbers,
                     node=err.node,
-                    error=err,
-                    attempts=attempts,
+                    messages=len(packet),
+                    found=len(matches.found) if matches is not None else 0,
+                    repeated=matches.repeated if matches is not None else 0,
+                    read=matches is not None,
                 )
             )
-            return None
+        if matches is None:
+            await self._emit_end(packet, run, emit, attempts, OutcomeKind.AMBIGUOUS, err)
+            return _DONE
         by_msgid: dict[str, list[str]] = {}
-        for number, (msgid, _) in found.items():
+        for (number, _), msgid in matches.found.items():
             by_msgid.setdefault(msgid, []).append(number)
         for msgid, numbers in by_msgid.items():
             stats.reconciled += len(numbers)
@@ -251,31 +363,58 @@ class Deliverer:
                     node=err.node,
                     attempts=attempts,
                     reconciled=True,
+                    sent_at=err.started_at,
                 )
             )
-        missing = [(n, c) for n, c in packet.pairs() if n not in found]
+        missing = [(n, c) for n, c in packet.pairs() if (n, c) not in matches.found]
         if not missing:
-            return None
+            return _DONE
         stats.retried += len(missing)
         log.info("reconciled packet %d: %d numbers not found, resending", packet.id, len(missing))
+        left = tuple(n for n, _ in missing)
         if packet.shared:
-            return Packet(packet.id, tuple(n for n, _ in missing), packet.contents)
-        return Packet(packet.id, tuple(n for n, _ in missing), tuple(c for _, c in missing))
+            return Resend(Packet(packet.id, left, packet.contents))
+        return Resend(Packet(packet.id, left, tuple(c for _, c in missing)))
+
+    async def _emit_end(
+        self,
+        packet: Packet,
+        run: RunState,
+        emit: Emit,
+        attempts: int,
+        kind: OutcomeKind,
+        err: M5CError,
+    ) -> None:
+        if kind is OutcomeKind.AMBIGUOUS:
+            run.stats.ambiguous += len(packet)
+        else:
+            run.stats.failed += len(packet)
+        await emit(
+            PacketOutcome(
+                kind=kind,
+                packet_id=packet.id,
+                numbers=packet.numbers,
+                node=getattr(err, "node", None) or None,
+                error=err,
+                attempts=attempts,
+            )
+        )
 
     async def _emit_pending(
-        self, packet: Packet, emit: Emit, attempts: int, err: M5CError | None = None
+        self,
+        packet: Packet,
+        run: RunState,
+        emit: Emit,
+        attempts: int,
+        err: M5CError | None = None,
     ) -> None:
-        self.stats.pending += len(packet)
+        run.stats.pending += len(packet)
         await emit(
             PacketOutcome(
                 kind=OutcomeKind.PENDING,
                 packet_id=packet.id,
                 numbers=packet.numbers,
-                error=err or self.stopped_by,
+                error=err or run.stopped_by,
                 attempts=attempts,
             )
         )
-
-
-_THROTTLED = object()
-_BACKOFF = object()

@@ -26,6 +26,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -39,11 +40,13 @@ from .._exceptions import (
     InvalidParameterError,
     InvalidRequestError,
     M5CError,
+    UnexpectedError,
 )
 from ..client import AsyncClient, SendReceipt
 from ..protocol import PROFILES, Recipients, Rejected, RejectReason, check_content, normalize
-from ._delivery import Deliverer
+from ._delivery import Deliverer, RunState
 from ._guard import FrequencyGuard
+from ._hooks import HookSet
 from ._model import (
     Campaign,
     CampaignResult,
@@ -178,18 +181,42 @@ class SendEngine:
             sleep=sleep,
         )
         self.hooks: list[Hooks] = list(hooks) if hooks is not None else [LoggingHooks()]
+        self._hooks = HookSet(self.hooks)
         self.guard = guard
         self.clock = clock
-        self.stats = EngineStats(pacing_rate=self.pacer.rate)
         self.deliverer = Deliverer(
-            client, self.config, self.pacer, self.stats, self.hooks, clock=clock, sleep=sleep
+            client, self.config, self.pacer, self._hooks, clock=clock, sleep=sleep
         )
+        self._latest = RunState(name="none", stats=EngineStats(pacing_rate=self.pacer.rate))
+        self._runs: set[RunState] = set()
+        self._service: RunState | None = None
         self._packet_ids = 0
         self._budget = _Budget(self.config.max_pending_messages)
         self._tg: anyio.abc.TaskGroup | None = None
         self._queue: _PacketQueue | None = None
         self._waiters: dict[int, dict[str, list[_Waiter]]] = {}
         self._lingering: dict[str, list[tuple[str, _Waiter]]] = {}
+
+    @property
+    def stats(self) -> EngineStats:
+        """The live counters of the latest run started: the campaign (or ``run_packets`` call)
+        in progress or last finished, or the ``submit()`` service when it started last.
+
+        Each run has its own counters: two campaigns in a row never mix their totals, and a
+        campaign's counters never include ``submit()`` traffic beside it.
+        """
+        return self._latest.stats
+
+    def _start_run(self, name: str, **state: Any) -> RunState:
+        run = RunState(
+            name=name,
+            stats=EngineStats(pacing_rate=self.pacer.rate, started=self.clock()),
+            pacer_failures_before=self.pacer.failures,
+            **state,
+        )
+        self._runs.add(run)
+        self._latest = run
+        return run
 
     # --- campaigns ------------------------------------------------------------------------
 
@@ -208,11 +235,15 @@ class SendEngine:
         *,
         before_send: Callable[[Packet], Awaitable[None]] | None = None,
         name: str = "packets",
+        at: datetime | None = None,
+        ext: str | None = None,
     ) -> CampaignResult:
         """Send packets prepared elsewhere (the journal), awaiting ``before_send`` for each.
 
-        The packets' numbers must already be normalised and de-duplicated.
+        The packets' numbers must already be normalised and de-duplicated. ``at`` and ``ext``
+        apply to these packets only.
         """
+        state = self._start_run(name, at=at, ext=ext, before_send=before_send)
 
         async def produce(
             queue: _PacketQueue,
@@ -220,27 +251,23 @@ class SendEngine:
         ) -> None:
             async with queue:
                 async for packet in packets:
-                    if self.deliverer.stopping:
+                    if state.stopping:
                         # Taken from the source but never queued: it gets its outcome too.
-                        self.stats.pending += len(packet)
+                        state.stats.pending += len(packet)
                         await emit(
                             PacketOutcome(
                                 kind=OutcomeKind.PENDING,
                                 packet_id=packet.id,
                                 numbers=packet.numbers,
-                                error=self.deliverer.stopped_by,
+                                error=state.stopped_by,
                                 attempts=0,
                             )
                         )
                         break
-                    await self._admit(queue, packet)
+                    await self._admit(queue, packet, state)
 
-        self.deliverer.before_send = before_send
         run = CampaignRun(outcomes=None)
-        try:
-            await self._pipeline(produce, None, run, name)
-        finally:
-            self.deliverer.before_send = None
+        await self._pipeline(produce, None, run, state)
         assert run.result is not None
         return run.result
 
@@ -274,16 +301,15 @@ class SendEngine:
         outcomes: MemoryObjectSendStream[PacketOutcome] | None,
         run: CampaignRun,
     ) -> None:
-        self.deliverer.at = campaign.at
-        self.deliverer.ext = campaign.ext
+        state = self._start_run(campaign.name, at=campaign.at, ext=campaign.ext)
 
         async def produce(
             queue: _PacketQueue,
             emit: Callable[[PacketOutcome], Awaitable[None]],
         ) -> None:
-            await self._produce(campaign, queue, emit)
+            await self._produce(campaign, queue, emit, state)
 
-        await self._pipeline(produce, outcomes, run, campaign.name)
+        await self._pipeline(produce, outcomes, run, state)
 
     async def _pipeline(
         self,
@@ -293,17 +319,15 @@ class SendEngine:
         ],
         outcomes: MemoryObjectSendStream[PacketOutcome] | None,
         run: CampaignRun,
-        name: str,
+        state: RunState,
     ) -> None:
-        stats = self.stats
-        stats.started = self.clock()
-        log.info("campaign %s started at %.0f msg/s", name, self.pacer.rate)
-
-        hooks = self.hooks
+        stats = state.stats
+        log.info("campaign %s started at %.0f msg/s", state.name, self.pacer.rate)
+        on_outcome = self._hooks.outcome
 
         async def emit(outcome: PacketOutcome) -> None:
-            for hook in hooks:
-                hook.on_outcome(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
             if outcomes is not None:
                 with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await outcomes.send(outcome)
@@ -313,12 +337,13 @@ class SendEngine:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce, queue, emit)
                 for _ in range(self.concurrency):
-                    tg.start_soon(self._work, queue, emit)
+                    tg.start_soon(self._work, queue, emit, state)
         finally:
-            run.result = self._result()
+            self._runs.discard(state)
+            run.result = self._result(state)
             log.info(
                 "campaign %s ended: %d accepted, %d pending, %d failed",
-                name,
+                state.name,
                 stats.accepted,
                 stats.pending,
                 stats.failed,
@@ -330,10 +355,24 @@ class SendEngine:
         self,
         queue: _PacketQueue,
         emit: Callable[[PacketOutcome], Awaitable[None]],
+        state: RunState,
     ) -> None:
         async for packet in queue:
             try:
-                await self.deliverer.deliver(packet, emit)
+                await self.deliverer.deliver(packet, state, emit)
+            except Exception as exc:  # the last net: a worker never dies
+                # deliver() gives every failure an outcome; reaching here is a bug, and the
+                # packet's fate is unknown, so it is ambiguous (never resent blindly).
+                log.exception("packet %d: delivery failed unexpectedly", packet.id)
+                state.stats.ambiguous += len(packet)
+                await emit(
+                    PacketOutcome(
+                        kind=OutcomeKind.AMBIGUOUS,
+                        packet_id=packet.id,
+                        numbers=packet.numbers,
+                        error=UnexpectedError.wrap(exc, may_have_left=True),
+                    )
+                )
             finally:
                 self._budget.release(len(packet))
                 # An idle worker must not keep its last packet alive: with hundreds of
@@ -349,12 +388,13 @@ class SendEngine:
         campaign: Campaign,
         queue: _PacketQueue,
         emit: Callable[[PacketOutcome], Awaitable[None]],
+        state: RunState,
     ) -> None:
         rejected: list[Rejected] = []
 
         async def flush_rejected() -> None:
             if rejected:
-                self.stats.rejected += len(rejected)
+                state.stats.rejected += len(rejected)
                 await emit(
                     PacketOutcome(
                         kind=OutcomeKind.REJECTED,
@@ -371,7 +411,7 @@ class SendEngine:
                 size = self.packet_size
                 recipients = Recipients(dedupe=self.config.dedupe)
                 async for raw in iter_numbers(campaign.numbers):
-                    if self.deliverer.stopping:
+                    if state.stopping:
                         break
                     result = recipients.check(raw)
                     if isinstance(result, Rejected):
@@ -381,13 +421,13 @@ class SendEngine:
                         continue
                     numbers.append(result)
                     if len(numbers) >= size:
-                        await self._enqueue(queue, numbers, [campaign.content])
+                        await self._enqueue(queue, numbers, [campaign.content], state)
                         numbers = []
-                if numbers and not self.deliverer.stopping:
-                    await self._enqueue(queue, numbers, [campaign.content])
+                if numbers and not state.stopping:
+                    await self._enqueue(queue, numbers, [campaign.content], state)
             else:
                 assert campaign.messages is not None
-                await self._produce_messages(campaign, queue, rejected, flush_rejected)
+                await self._produce_messages(campaign, queue, rejected, flush_rejected, state)
             await flush_rejected()
 
     async def _produce_messages(
@@ -396,6 +436,7 @@ class SendEngine:
         queue: _PacketQueue,
         rejected: list[Rejected],
         flush_rejected: Callable[[], Awaitable[None]],
+        state: RunState,
     ) -> None:
         assert campaign.messages is not None
         batch = max(1, min(self.config.batch_size, 500))
@@ -403,7 +444,7 @@ class SendEngine:
         numbers: list[str] = []
         contents: list[str] = []
         async for raw, content in iter_messages(campaign.messages):
-            if self.deliverer.stopping:
+            if state.stopping:
                 break
             try:
                 number = normalize(raw)
@@ -425,31 +466,31 @@ class SendEngine:
                     continue
                 seen.add(key)
             if batch == 1:
-                await self._enqueue(queue, [number], [content])
+                await self._enqueue(queue, [number], [content], state)
                 continue
             numbers.append(number)
             contents.append(content)
             if len(numbers) >= batch:
-                await self._enqueue(queue, numbers, contents)
+                await self._enqueue(queue, numbers, contents, state)
                 numbers, contents = [], []
-        if numbers and not self.deliverer.stopping:
-            await self._enqueue(queue, numbers, contents)
+        if numbers and not state.stopping:
+            await self._enqueue(queue, numbers, contents, state)
 
     async def _enqueue(
-        self, queue: _PacketQueue, numbers: list[str], contents: list[str]
+        self, queue: _PacketQueue, numbers: list[str], contents: list[str], state: RunState
     ) -> Packet:
         packet = Packet(self._next_id(), tuple(numbers), tuple(contents))
-        await self._admit(queue, packet)
+        await self._admit(queue, packet, state)
         return packet
 
-    async def _admit(self, queue: _PacketQueue, packet: Packet) -> None:
+    async def _admit(self, queue: _PacketQueue, packet: Packet, state: RunState) -> None:
         """Let a packet into the pipeline: within the message budget, counted, queued."""
         await self._budget.acquire(len(packet))
-        self.stats.submitted += len(packet)
+        state.stats.submitted += len(packet)
         await queue.send(packet)
 
-    def _result(self) -> CampaignResult:
-        s = self.stats
+    def _result(self, state: RunState) -> CampaignResult:
+        s = state.stats
         return CampaignResult(
             submitted=s.submitted,
             accepted=s.accepted,
@@ -462,22 +503,27 @@ class SendEngine:
             reconciled=s.reconciled,
             per_node=dict(s.per_node),
             seconds=self.clock() - s.started,
-            stopped_by=self.deliverer.stopped_by,
-            pacer_failures=int(getattr(self.pacer, "failures", 0)),
+            stopped_by=state.stopped_by,
+            pacer_failures=self.pacer.failures - state.pacer_failures_before,
         )
 
     def stop(self) -> None:
-        """Take no new work: queued packets become PENDING; in-flight requests finish."""
-        self.deliverer.stop()
+        """Stop the runs in progress (campaigns and the ``submit()`` service): they take no new
+        work, their queued packets become PENDING, in-flight requests finish.
+
+        Runs started afterwards are not affected: a stop is never sticky across runs.
+        """
+        for state in list(self._runs):
+            state.stop()
 
     # --- the long-lived engine of a web app -----------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self.stats.started = self.clock()
+        self._service = service = self._start_run("submit")
         self._tg = await anyio.create_task_group().__aenter__()
         self._queue = _PacketQueue(self.config.queue_size, self.concurrency)
         for _ in range(self.concurrency):
-            self._tg.start_soon(self._work, self._queue, self._resolve)
+            self._tg.start_soon(self._work, self._queue, self._resolve, service)
         return self
 
     async def __aexit__(
@@ -488,11 +534,33 @@ class SendEngine:
     ) -> None:
         assert self._tg is not None
         assert self._queue is not None
-        for content in list(self._lingering):
-            await self._flush(content)
-        await self._queue.aclose()
-        tg, self._tg = self._tg, None
-        await tg.__aexit__(exc_type, exc, tb)
+        try:
+            for content in list(self._lingering):
+                await self._flush(content)
+            await self._queue.aclose()
+        finally:
+            tg, self._tg = self._tg, None
+            try:
+                await tg.__aexit__(exc_type, exc, tb)
+            finally:
+                self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        """Whatever ended the service, no ``submit()`` caller waits forever: each one still
+        waiting gets ``EngineStoppedError`` (a library error, never a cancellation)."""
+        service = self._service
+        if service is not None:
+            service.stop()
+            self._runs.discard(service)
+        cause = service.stopped_by if service is not None else None
+        waiting = [w for by in self._waiters.values() for ws in by.values() for w in ws]
+        waiting += [w for pending in self._lingering.values() for _, w in pending]
+        self._waiters.clear()
+        self._lingering.clear()
+        for waiter in waiting:
+            if not waiter.event.is_set():
+                waiter.error = EngineStoppedError(cause)
+                waiter.event.set()
 
     async def submit(self, mobile: str, content: str) -> SendReceipt:
         """Send one message from a request handler; returns when the platform answered.
@@ -505,10 +573,11 @@ class SendEngine:
             EngineStoppedError: the engine stopped (e.g. a fatal account error) before sending.
             ProviderError: the platform refused the request for good.
         """
-        if self._tg is None or self._queue is None:
+        service = self._service
+        if self._tg is None or self._queue is None or service is None:
             raise InvalidParameterError("start the engine first: async with SendEngine(...)")
-        if self.deliverer.stopping:
-            raise EngineStoppedError(self.deliverer.stopped_by)
+        if service.stopping:
+            raise EngineStoppedError(service.stopped_by)
         number = normalize(mobile)
         check_content(content, self.client.encoding)
         if self.guard is not None:
@@ -540,11 +609,12 @@ class SendEngine:
         numbers = list(by_number)
         packet = Packet(self._next_id(), tuple(numbers), (content,))
         self._waiters[packet.id] = by_number
-        await self._admit(self._queue, packet)
+        assert self._service is not None
+        await self._admit(self._queue, packet, self._service)
 
     async def _resolve(self, outcome: PacketOutcome) -> None:
-        for hook in self.hooks:
-            hook.on_outcome(outcome)
+        if self._hooks.outcome is not None:
+            self._hooks.outcome(outcome)
         waiters = self._waiters.get(outcome.packet_id)
         if waiters is None:
             return
@@ -557,7 +627,7 @@ class SendEngine:
                         rejected=(),
                         node=outcome.node or "",
                         format=self.config.format,
-                        sent_at=self.clock(),
+                        sent_at=outcome.sent_at if outcome.sent_at is not None else time.time(),
                     )
                 elif outcome.kind is OutcomeKind.PENDING:
                     waiter.error = EngineStoppedError(outcome.error)

@@ -1,16 +1,16 @@
-"""The engine's records: packets, outcomes, campaigns, configuration and live statistics."""
+"""The engine's records: packets, outcomes, campaigns, configuration, hooks and statistics."""
 
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
 
-from .._exceptions import M5CError
+from .._exceptions import InvalidParameterError, M5CError, Verdict
 from ..protocol import BusinessType, Rejected, SendFormat
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "OutcomeKind",
     "Packet",
     "PacketOutcome",
+    "ReconcileEvent",
+    "RequestEnd",
 ]
 
 
@@ -81,24 +83,95 @@ class PacketOutcome:
     rejected: tuple[Rejected, ...] = ()
     attempts: int = 1
     reconciled: bool = False
+    sent_at: float | None = None
+    """Unix time (wall clock) when the accepted request left; None unless ``ACCEPTED``."""
 
 
-class Hooks(Protocol):
-    """Extension point: called for every outcome, throttle and node change."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestEnd:
+    """One request of the engine answered (or failed), for ``Hooks.on_request_end``.
+
+    Attributes:
+        packet_id: the packet it carried.
+        attempt: 1 for the first request of the packet, 2 for its first resend...
+        size: messages in the request.
+        endpoint: ``send`` or ``send_batch`` (the catalog's names).
+        node: the node that answered or failed, when known.
+        verdict: None when accepted, else the error's verdict.
+        latency: seconds from leaving the pacer's gate to the answer (the engine's clock).
+    """
+
+    packet_id: int
+    attempt: int
+    size: int
+    endpoint: str
+    node: str | None
+    verdict: Verdict | None
+    latency: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconcileEvent:
+    """An ambiguous request looked up in the platform's records (``Hooks.on_reconcile``).
+
+    Attributes:
+        packet_id: the packet.
+        node: the node whose answer was lost.
+        messages: messages of the request.
+        found: messages the records show accepted.
+        repeated: messages matched by two msgids in the window (an earlier identical send).
+        read: False when the records could not be read at all (the packet is then ambiguous).
+    """
+
+    packet_id: int
+    node: str
+    messages: int
+    found: int
+    repeated: int
+    read: bool
+
+
+class Hooks:
+    """What the engine tells observers. Subclass it and override what you need.
+
+    Every method is a no-op here, and the engine only calls the methods a hook overrides, so an
+    unused event costs nothing on the hot path. Hooks run inline on the event loop: keep them
+    quick and never block. An exception raised by a hook is logged and ignored; it never changes
+    a packet's outcome. An object with the same methods (not a subclass) works too.
+    """
 
     def on_outcome(self, outcome: PacketOutcome) -> None:
         """A packet (or a set of rejected numbers) reached its outcome."""
 
     def on_throttle(self, rate: float) -> None:
-        """The platform throttled us; the pacer now runs at ``rate``."""
+        """The platform throttled a request; the pacer now runs at ``rate`` messages/s."""
+
+    def on_rate_change(self, rate: float) -> None:
+        """The pacing rate changed (halved at a throttle, raised while recovering)."""
+
+    def on_request_start(self, packet: Packet, attempt: int) -> None:
+        """A request is about to leave (the pacer's gate opened) with ``packet``."""
+
+    def on_request_end(self, event: RequestEnd) -> None:
+        """A request was answered or failed."""
+
+    def on_reconcile(self, event: ReconcileEvent) -> None:
+        """An ambiguous request was looked up in the platform's records."""
+
+    def on_node_change(self, previous: str | None, node: str) -> None:
+        """Requests are now answered by ``node`` (a failover, or back to a preferred node).
+
+        The client picks a node per request (the first whose circuit breaker allows it); this
+        is called when the node that answered differs from the one that answered before.
+        ``AsyncClient.health()`` gives each breaker's state.
+        """
 
 
-class LoggingHooks:
-    """The default hooks: one INFO line per throttle, DEBUG per outcome, no content or numbers."""
+class LoggingHooks(Hooks):
+    """The default hooks: INFO per throttle and node change, DEBUG per outcome; no content or
+    numbers."""
 
     def __init__(self) -> None:
-        import logging
-
         self.log = logging.getLogger("m5c_async.engine")
 
     def on_outcome(self, outcome: PacketOutcome) -> None:
@@ -115,13 +188,18 @@ class LoggingHooks:
         """Log the new pacing rate."""
         self.log.info("throttled by the platform; pacing at %.1f msg/s", rate)
 
+    def on_node_change(self, previous: str | None, node: str) -> None:
+        """Log which node answers now."""
+        if previous is not None:
+            self.log.info("requests now answered by %s (was %s)", node, previous)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
     """How the engine paces, bounds and recovers.
 
     Attributes:
-        profile: the business type whose caps apply (§3.6).
+        profile: the business type whose caps apply (§3.6); its name (``"marketing"``) works too.
         rate: messages/s; defaults to the profile's rate.
         concurrency: requests in flight; defaults to the profile's cap.
         packet_size: numbers a request; defaults to the profile's size.
@@ -158,16 +236,24 @@ class EngineConfig:
     max_pending_messages: int = 50_000
 
     def __post_init__(self) -> None:
+        if not isinstance(self.profile, BusinessType):
+            try:
+                object.__setattr__(self, "profile", BusinessType(self.profile))
+            except ValueError:
+                names = ", ".join(b.value for b in BusinessType)
+                raise InvalidParameterError(
+                    f"unknown profile {self.profile!r}: use one of {names}"
+                ) from None
         if self.rate is not None and self.rate <= 0:
-            raise ValueError("rate must be positive")
+            raise InvalidParameterError("rate must be positive")
         if self.concurrency is not None and self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise InvalidParameterError("concurrency must be at least 1")
         if self.packet_size is not None and self.packet_size < 1:
-            raise ValueError("packet_size must be at least 1")
+            raise InvalidParameterError("packet_size must be at least 1")
         if not 0 <= self.margin < 0.5:
-            raise ValueError("margin must be in [0, 0.5)")
+            raise InvalidParameterError("margin must be in [0, 0.5)")
         if not 0 <= self.tolerance <= 1 or self.queue_size < 1 or self.batch_size < 1:
-            raise ValueError("tolerance in [0, 1], queue_size and batch_size at least 1")
+            raise InvalidParameterError("tolerance in [0, 1], queue_size and batch_size at least 1")
 
 
 NumberSource = Iterable[str] | AsyncIterable[str] | Path
@@ -198,7 +284,7 @@ class Campaign:
         one = self.numbers is not None and self.content is not None and self.messages is None
         other = self.messages is not None and self.numbers is None and self.content is None
         if not (one or other):
-            raise ValueError("give numbers and content, or messages")
+            raise InvalidParameterError("give numbers and content, or messages")
 
 
 RATE_WINDOW = 5.0
@@ -206,7 +292,8 @@ RATE_WINDOW = 5.0
 
 @dataclass(slots=True)
 class EngineStats:
-    """Live counters for progress bars; messages unless said otherwise."""
+    """Live counters of one run (a campaign, ``run_packets``, or the ``submit()`` service), for
+    progress bars; messages unless said otherwise. ``SendEngine.stats`` is the latest run's."""
 
     submitted: int = 0
     accepted: int = 0

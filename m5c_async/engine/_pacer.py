@@ -53,6 +53,8 @@ class Pacer(Protocol):
     """
 
     shared: bool
+    #: Times the pacer could not reach its store and held sends back (always 0 for a local one).
+    failures: int
 
     @property
     def rate(self) -> float:
@@ -157,6 +159,7 @@ class LocalPacer:
         self._gate = anyio.Lock()
 
     shared = False
+    failures = 0
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         """No shared slots: the engine's worker count is the cap."""

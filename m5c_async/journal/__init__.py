@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._inbound import RETRY_WINDOW, InboundCounts, QuarantineEntry, ReparseCounts
-from ._journal import CampaignStatus, Journal, JournalHooks
+from ._journal import CampaignStatus, Journal, JournalHooks, StoredCampaign
 from ._pull import pull_replies, pull_reports
 from ._run import resume_campaign, run_campaign
 
@@ -15,6 +15,7 @@ __all__ = [
     "JournalHooks",
     "QuarantineEntry",
     "ReparseCounts",
+    "StoredCampaign",
     "pull_replies",
     "pull_reports",
     "resume_campaign",

@@ -8,9 +8,10 @@ Resume, in order:
 
 1. ``queued`` packets never left: their messages go back to ``pending``.
 2. ``in_flight`` and ``ambiguous`` packets may have been accepted: the platform's records
-   (``action=record``) for their time window are read, and each number found with its content is
-   ``accepted`` with the msgid found; the rest go back to ``pending``. Nothing is resent before
-   the platform has been asked.
+   (``action=record``) are read and each packet's messages are looked up by the one
+   reconciliation rule (``protocol/_reconcile.py``: the packet's own window, number + content);
+   each found is ``accepted`` with its msgid, the rest go back to ``pending``. Nothing is resent
+   before the platform has been asked.
 3. Pending messages are sent as usual.
 
 Reports and replies keep their history and are matched to messages when status is asked, so a
@@ -21,26 +22,31 @@ is quarantined with its raw text (``_inbound.py`` states the rules).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .._exceptions import InvalidNumberError, InvalidRequestError
+from .._exceptions import CampaignNotFoundError, InvalidNumberError, InvalidRequestError
 from ..client import AsyncClient
-from ..engine import Campaign, OutcomeKind, Packet, PacketOutcome
+from ..engine import Campaign, Hooks, OutcomeKind, Packet, PacketOutcome
 from ..engine._sources import iter_messages, iter_numbers
 from ..protocol import (
+    CLOCK_SKEW,
     DeliveryReport,
     InboundReply,
     PushBatch,
     RejectReason,
+    SendRecord,
     check_content,
+    match_records,
+    merge_windows,
     normalize,
+    record_window,
 )
 from ._inbound import (
     RETRY_WINDOW,
@@ -56,9 +62,42 @@ from ._inbound import (
 )
 from ._store import Store
 
-__all__ = ["CampaignStatus", "Journal", "JournalHooks"]
+__all__ = ["CampaignStatus", "Journal", "JournalHooks", "StoredCampaign"]
 
 _BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCampaign:
+    """A campaign as the journal recorded it.
+
+    Attributes:
+        id: the campaign's id in the journal.
+        name: its name.
+        content: the content shared by every number, or None for per-number messages.
+        profile: the business type's name it was created with.
+        source: the file it was imported from, when it came from one.
+        settings: the engine settings recorded with it (``packet_size``, ``rate``, ``ext``...).
+        created: Unix time of its creation.
+        imported: True once its whole source was imported.
+        duplicates: numbers dropped at import as repeats.
+    """
+
+    id: int
+    name: str
+    content: str | None
+    profile: str
+    source: str | None
+    settings: dict[str, Any]
+    created: float
+    imported: bool
+    duplicates: int
+
+    @property
+    def ext(self) -> str | None:
+        """The extension number it is sent with, if any."""
+        ext = self.settings.get("ext")
+        return str(ext) if ext is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,30 +182,43 @@ class Journal:
 
         return await self.store.run(insert)
 
-    async def campaign(self, campaign_id: int | None = None) -> dict[str, Any]:
-        """A campaign's row (the latest when no id is given).
+    async def campaign(self, campaign_id: int | None = None) -> StoredCampaign:
+        """A campaign as recorded (the latest when no id is given).
 
         Raises:
-            KeyError: no such campaign.
+            CampaignNotFoundError: no such campaign (or, without an id, no campaign at all).
         """
+        columns = "id, name, content, profile, source, settings, created, imported, duplicates"
 
-        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            conn.row_factory = sqlite3.Row
-            try:
-                if campaign_id is not None:
-                    query = conn.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
-                else:
-                    query = conn.execute("SELECT * FROM campaigns ORDER BY id DESC LIMIT 1")
-                row = query.fetchone()
-            finally:
-                conn.row_factory = None
-            return dict(row) if row is not None else None
+        def read(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            if campaign_id is not None:
+                query = conn.execute(
+                    f"SELECT {columns} FROM campaigns WHERE id = ?",  # noqa: S608
+                    (campaign_id,),
+                )
+            else:
+                query = conn.execute(
+                    f"SELECT {columns} FROM campaigns ORDER BY id DESC LIMIT 1"  # noqa: S608
+                )
+            row: tuple[Any, ...] | None = query.fetchone()
+            return row
 
         row = await self.store.run(read)
         if row is None:
-            raise KeyError(f"no campaign {campaign_id} in {self.path}")
-        row["settings"] = json.loads(row["settings"])
-        return row
+            which = f"campaign {campaign_id}" if campaign_id is not None else "campaign"
+            raise CampaignNotFoundError(f"no {which} in {self.path}", campaign=campaign_id)
+        cid, name, content, profile, source, settings, created, imported, duplicates = row
+        return StoredCampaign(
+            id=int(cid),
+            name=name,
+            content=content,
+            profile=profile,
+            source=source,
+            settings=json.loads(settings),
+            created=float(created),
+            imported=bool(imported),
+            duplicates=int(duplicates),
+        )
 
     async def import_source(self, campaign_id: int, campaign: Campaign) -> int:
         """Stream the campaign's source into the journal (idempotent); returns messages added."""
@@ -234,8 +286,7 @@ class Journal:
 
     async def packets(self, campaign_id: int, packet_size: int) -> AsyncIterator[Packet]:
         """Yield packets of pending messages, each recorded ``queued`` before it is yielded."""
-        row = await self.campaign(campaign_id)
-        shared = row["content"]
+        shared = (await self.campaign(campaign_id)).content
         while True:
 
             def take(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str]]] | None:
@@ -323,14 +374,18 @@ class Journal:
 
     # --- resume -----------------------------------------------------------------------------
 
-    async def recover(
-        self, campaign_id: int, client: AsyncClient, *, margin: float = 30.0
-    ) -> tuple[int, int]:
-        """Settle what a crash left unsettled; returns (found accepted, back to pending)."""
-        row = await self.campaign(campaign_id)
-        shared = row["content"]
+    async def recover(self, campaign_id: int, client: AsyncClient) -> tuple[int, int]:
+        """Settle what a crash left unsettled; returns (found accepted, back to pending).
 
-        def unsettled(conn: sqlite3.Connection) -> list[tuple[int, float | None, float | None]]:
+        Each unsettled packet is looked up by the one reconciliation rule
+        (``protocol/_reconcile.py``) in its own window, from its ``in_flight`` mark to its end
+        (or the mark, when the process died first); overlapping windows share one query.
+        """
+        shared = (await self.campaign(campaign_id)).content
+
+        def unsettled(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[int, float | None, float | None]], list[tuple[int, str, str]]]:
             conn.execute(
                 "UPDATE messages SET state = 'pending', packet = NULL"
                 " WHERE campaign = ? AND state = 'queued'",
@@ -340,7 +395,7 @@ class Journal:
                 "UPDATE packets SET state = 'abandoned' WHERE campaign = ? AND state = 'queued'",
                 (campaign_id,),
             )
-            return [
+            packets = [
                 (int(r[0]), r[1], r[2])
                 for r in conn.execute(
                     "SELECT id, sent_at, ended_at FROM packets WHERE campaign = ?"
@@ -348,32 +403,40 @@ class Journal:
                     (campaign_id,),
                 )
             ]
+            messages = conn.execute(
+                "SELECT m.packet, m.mobile, m.content FROM messages m JOIN packets p"
+                " ON p.id = m.packet WHERE p.campaign = ? AND p.state IN ('in_flight', 'ambiguous')"
+                " AND m.state IN ('in_flight', 'ambiguous', 'queued')",
+                (campaign_id,),
+            ).fetchall()
+            return packets, messages
 
-        packets = await self.store.run(unsettled)
+        packets, messages = await self.store.run(unsettled)
         if not packets:
             return (0, 0)
-        low = min(p[1] or self.clock() for p in packets) - 2
-        high = max((p[2] or p[1] or self.clock()) for p in packets) + margin
-        records = await client.records(
-            datetime.fromtimestamp(low, tz=UTC),
-            datetime.fromtimestamp(min(high, self.clock() + 2), tz=UTC),
-        )
-        found: dict[tuple[str, str], str] = {}
-        for record in records:
-            for mobile in record.mobiles:
-                found[(mobile, record.content)] = record.msgid
-        ids = [p[0] for p in packets]
+        now = self.clock()
+        windows = {
+            pid: record_window(sent if sent is not None else now, ended or sent or now)
+            for pid, sent, ended in packets
+        }
+        records: list[SendRecord] = []
+        for window in merge_windows(windows.values()):
+            last = max(window.first, min(window.last, math.ceil(now + CLOCK_SKEW)))
+            records.extend(await client.records(window.start, window.at(last)))
+        wanted: dict[int, list[tuple[str, str]]] = {pid: [] for pid in windows}
+        for packet, mobile, content in messages:
+            wanted[int(packet)].append((mobile, shared if shared is not None else content))
+        found: dict[tuple[int, str], str] = {}
+        for pid, pairs in wanted.items():
+            matches = match_records(pairs, records, windows[pid])
+            for (mobile, _), msgid in matches.found.items():
+                found[(pid, mobile)] = msgid
+        ids = list(windows)
 
         def settle(conn: sqlite3.Connection) -> tuple[int, int]:
             accepted = returned = 0
-            marks = ",".join("?" * len(ids))
-            messages = conn.execute(
-                f"SELECT packet, mobile, content FROM messages WHERE packet IN ({marks})"  # noqa: S608
-                " AND state IN ('in_flight', 'ambiguous', 'queued')",
-                ids,
-            ).fetchall()
-            for packet, mobile, content in messages:
-                msgid = found.get((mobile, shared if shared is not None else content))
+            for packet, mobile, _ in messages:
+                msgid = found.get((int(packet), mobile))
                 if msgid is not None:
                     conn.execute(
                         "UPDATE messages SET state = 'accepted', msgid = ?, reason = 'reconciled'"
@@ -452,8 +515,8 @@ class Journal:
     async def status(self, campaign_id: int | None = None) -> CampaignStatus:
         """Counts by state, with delivery reports matched by msgid + mobile."""
         row = await self.campaign(campaign_id)
-        cid = row["id"]
-        ext = row["settings"].get("ext")
+        cid = row.id
+        ext = row.ext
 
         def read(conn: sqlite3.Connection) -> CampaignStatus:
             states = dict(
@@ -480,14 +543,14 @@ class Journal:
                 # Wall-clock reply times have whole seconds; compare at that precision. A
                 # campaign sent with an extension number only counts replies to that number
                 # (§8: match by ext + mobile + date).
-                (cid, int(row["created"]), ext, ext),
+                (cid, int(row.created), ext, ext),
             ).fetchone()[0]
             accepted = states.get("accepted", 0)
             delivered = by_status.get("DELIVRD", 0)
             undelivered = {k: v for k, v in by_status.items() if k != "DELIVRD"}
             return CampaignStatus(
                 campaign=cid,
-                name=row["name"],
+                name=row.name,
                 total=sum(states.values()),
                 pending=states.get("pending", 0) + states.get("queued", 0),
                 in_flight=states.get("in_flight", 0),
@@ -495,7 +558,7 @@ class Journal:
                 failed=states.get("failed", 0),
                 ambiguous=states.get("ambiguous", 0),
                 rejected=rejected,
-                duplicates=row["duplicates"],
+                duplicates=row.duplicates,
                 delivered=delivered,
                 undelivered=sum(undelivered.values()),
                 no_report=accepted - delivered - sum(undelivered.values()),
@@ -506,7 +569,7 @@ class Journal:
         return await self.store.run(read)
 
 
-class JournalHooks:
+class JournalHooks(Hooks):
     """Engine hooks that write every outcome to the journal."""
 
     def __init__(self, journal: Journal) -> None:
@@ -515,6 +578,3 @@ class JournalHooks:
     def on_outcome(self, outcome: PacketOutcome) -> None:
         """Record the outcome."""
         self.journal.record(outcome)
-
-    def on_throttle(self, rate: float) -> None:
-        """Nothing to store."""

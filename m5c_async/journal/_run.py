@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..client import AsyncClient
-from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, SendEngine
-from ..engine._pacer import Pacer
+from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Pacer, SendEngine
+from ..protocol import BusinessType
 from ._journal import Journal, JournalHooks
 
 __all__ = ["resume_campaign", "run_campaign"]
@@ -30,7 +30,7 @@ async def run_campaign(
         settings={"packet_size": config.packet_size, "rate": config.rate},
     )
     await journal.import_source(campaign_id, campaign)
-    result = await _send(client, journal, campaign_id, config, pacer, hooks)
+    result = await _send(client, journal, campaign_id, config, pacer, hooks, ext=campaign.ext)
     return campaign_id, result
 
 
@@ -48,26 +48,26 @@ async def resume_campaign(
     Returns (campaign id, result, (reconciled as accepted, returned to pending)).
     """
     row = await journal.campaign(campaign_id)
-    cid = int(row["id"])
-    if not row["imported"] and row["source"]:
+    cid = row.id
+    if not row.imported and row.source:
         # Killed while importing: importing again is idempotent.
-        content = row["content"]
-        source = Path(row["source"])
+        content = row.content
+        source = Path(row.source)
         again = (
-            Campaign(numbers=source, content=content, name=row["name"])
+            Campaign(numbers=source, content=content, name=row.name)
             if content is not None
-            else Campaign(messages=source, name=row["name"])
+            else Campaign(messages=source, name=row.name)
         )
         await journal.import_source(cid, again)
     settled = await journal.recover(cid, client)
     if config is None:
-        settings = row["settings"]
+        settings = row.settings
         config = EngineConfig(
-            profile=row["profile"],
+            profile=BusinessType(row.profile),
             packet_size=settings.get("packet_size"),
             rate=settings.get("rate"),
         )
-    result = await _send(client, journal, cid, config, pacer, hooks)
+    result = await _send(client, journal, cid, config, pacer, hooks, ext=row.ext)
     return cid, result, settled
 
 
@@ -78,9 +78,11 @@ async def _send(
     config: EngineConfig,
     pacer: Pacer | None,
     hooks: list[Hooks] | None,
+    *,
+    ext: str | None,
 ) -> CampaignResult:
     engine = SendEngine(client, config, pacer=pacer, hooks=[JournalHooks(journal), *(hooks or [])])
     size = engine.packet_size if config.batch_size == 1 else config.batch_size
     return await engine.run_packets(
-        journal.packets(campaign_id, size), before_send=journal.mark_in_flight
+        journal.packets(campaign_id, size), before_send=journal.mark_in_flight, ext=ext
     )

@@ -22,7 +22,6 @@ from ._catalog import (
 from ._codes import (
     CODES,
     VARIANTS,
-    ErrorKind,
     ErrorReply,
     ProviderCode,
     error_for_reply,
@@ -100,9 +99,19 @@ from ._push_format import encode_push_data, format_reply_push, format_report_pus
 from ._push_http import push_payloads, utf8_keeping_bytes
 from ._rates import FixedWindow, Gcra, Limiter, RateLimiter, SlidingWindow, make_limiter
 from ._recipients import Recipients, Rejected, RejectReason, chunked, mask, normalize, split_mobiles
+from ._reconcile import (
+    CLOCK_SKEW,
+    RECORDED_LATE,
+    Matches,
+    RecordWindow,
+    match_records,
+    merge_windows,
+    record_window,
+)
 from ._segments import segments
 
 __all__ = [
+    "CLOCK_SKEW",
     "CODES",
     "ENDPOINTS",
     "MAX_CONTENT_CHARS",
@@ -110,6 +119,7 @@ __all__ = [
     "NODES",
     "NO_RECORD",
     "PROFILES",
+    "RECORDED_LATE",
     "SHANGHAI",
     "STATUS_MAX_CHARS",
     "VARIANTS",
@@ -124,12 +134,12 @@ __all__ = [
     "Encoding",
     "Endpoint",
     "EndpointName",
-    "ErrorKind",
     "ErrorReply",
     "FixedWindow",
     "Gcra",
     "InboundReply",
     "Limiter",
+    "Matches",
     "Node",
     "Param",
     "Profile",
@@ -140,6 +150,7 @@ __all__ = [
     "Quarantined",
     "RateLimiter",
     "Recipients",
+    "RecordWindow",
     "RejectReason",
     "Rejected",
     "RequestSpec",
@@ -173,7 +184,9 @@ __all__ = [
     "is_error_reply",
     "make_limiter",
     "mask",
+    "match_records",
     "md5_hex",
+    "merge_windows",
     "node_by_name",
     "normalize",
     "normalize_encoding",
@@ -195,6 +208,7 @@ __all__ = [
     "read_push",
     "read_reply_push",
     "read_report_push",
+    "record_window",
     "report_status",
     "segments",
     "split_mobiles",

@@ -5,6 +5,9 @@ texts are matched exactly after trimming surrounding whitespace; ``error:`` foll
 is the document's ``error:msgid`` (a refused submission; the msgid is the error's ``msgid``).
 Known variants of documented texts (``VARIANTS``) map like the text they vary. Anything else
 after ``error:`` becomes an ``UnknownProviderError`` carrying the text.
+
+What a reply means for the sender is its class's ``verdict`` (``_exceptions.py``): the table names
+the class only, so the classification is written once.
 """
 
 from __future__ import annotations
@@ -21,18 +24,17 @@ from .._exceptions import (
     InsufficientBalanceError,
     MissingParameterError,
     ProviderError,
-    Retry,
     SendRefusedError,
     ThrottledError,
     UnauthorizedIPError,
     UnknownProviderError,
     UnrecognizedEncodingError,
+    Verdict,
 )
 
 __all__ = [
     "CODES",
     "VARIANTS",
-    "ErrorKind",
     "ErrorReply",
     "ProviderCode",
     "error_for_reply",
@@ -63,81 +65,59 @@ class ErrorReply(StrEnum):
     BLACKLIST_REFUSED = "error:Non black number or no allow operation"
 
 
-class ErrorKind(StrEnum):
-    """What an error means for whoever sent the request."""
-
-    RETRY_SAFE = "retry-safe"
-    """Refused without effect: send again later."""
-    ACCOUNT_FATAL = "account-fatal"
-    """Stop sending on this account until a person fixes it."""
-    REQUEST = "request"
-    """The request itself is wrong: fix it, do not repeat it."""
-    REFUSED = "refused"
-    """The platform refused this one submission."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderCode:
     """One documented error reply."""
 
     text: str
     error: type[ProviderError]
-    kind: ErrorKind
     section: str
     meaning: str
 
     @property
-    def retry(self) -> Retry:
-        """The retry verdict of this reply."""
-        return Retry.SAFE if self.kind is ErrorKind.RETRY_SAFE else Retry.POINTLESS
+    def verdict(self) -> Verdict:
+        """What this reply means for the sender: its class's verdict."""
+        return self.error.verdict
 
 
-def _code(
-    text: str, error: type[ProviderError], kind: ErrorKind, section: str, meaning: str
-) -> ProviderCode:
-    return ProviderCode(text=text, error=error, kind=kind, section=section, meaning=meaning)
+def _code(text: str, error: type[ProviderError], section: str, meaning: str) -> ProviderCode:
+    return ProviderCode(text=text, error=error, section=section, meaning=meaning)
 
-
-_R, _F, _Q = ErrorKind.RETRY_SAFE, ErrorKind.ACCOUNT_FATAL, ErrorKind.REQUEST
 
 #: Every error reply of the document, in the order the document lists them.
 CODES: Final[tuple[ProviderCode, ...]] = (
-    _code(ErrorReply.MISSING_USERNAME, MissingParameterError, _Q, "3.1.2", "username empty"),
-    _code(ErrorReply.MISSING_PASSWORD, MissingParameterError, _Q, "3.1.2", "password empty"),
-    _code(ErrorReply.MISSING_APIKEY, MissingParameterError, _Q, "3.1.2", "apikey empty"),
-    _code(ErrorReply.MISSING_RECIPIENT, MissingParameterError, _Q, "3.1.2", "mobile empty"),
+    _code(ErrorReply.MISSING_USERNAME, MissingParameterError, "3.1.2", "username empty"),
+    _code(ErrorReply.MISSING_PASSWORD, MissingParameterError, "3.1.2", "password empty"),
+    _code(ErrorReply.MISSING_APIKEY, MissingParameterError, "3.1.2", "apikey empty"),
+    _code(ErrorReply.MISSING_RECIPIENT, MissingParameterError, "3.1.2", "mobile empty"),
     _code(
         ErrorReply.MISSING_CONTENT,
         MissingParameterError,
-        _Q,
         "3.1.2",
         "content empty or wrongly encoded",
     ),
-    _code(ErrorReply.ACCOUNT_BLOCKED, AccountBlockedError, _F, "3.1.2", "account disabled"),
-    _code(ErrorReply.UNRECOGNIZED_ENCODING, UnrecognizedEncodingError, _Q, "3.1.2", "bad encode"),
-    _code(ErrorReply.BAD_CREDENTIALS, AuthenticationError, _F, "3.1.2", "wrong credentials"),
-    _code(ErrorReply.UNAUTHORIZED_IP, UnauthorizedIPError, _F, "3.1.2", "IP not bound"),
+    _code(ErrorReply.ACCOUNT_BLOCKED, AccountBlockedError, "3.1.2", "account disabled"),
+    _code(ErrorReply.UNRECOGNIZED_ENCODING, UnrecognizedEncodingError, "3.1.2", "bad encode"),
+    _code(ErrorReply.BAD_CREDENTIALS, AuthenticationError, "3.1.2", "wrong credentials"),
+    _code(ErrorReply.UNAUTHORIZED_IP, UnauthorizedIPError, "3.1.2", "IP not bound"),
     _code(
         ErrorReply.INSUFFICIENT_BALANCE,
         InsufficientBalanceError,
-        _F,
         "3.1.2",
         "balance too low",
     ),
-    _code(ErrorReply.THROTTLED, ThrottledError, _R, "3.1.2", "sending too fast"),
+    _code(ErrorReply.THROTTLED, ThrottledError, "3.1.2", "sending too fast"),
     _code(
         ErrorReply.BAD_MD5_LENGTH,
         AuthenticationError,
-        _F,
         "3.1.2",
         "password_md5 not 32 characters",
     ),
-    _code(ErrorReply.MISSING_FROM, MissingParameterError, _Q, "4.1.2", "from missing"),
-    _code(ErrorReply.MISSING_TO, MissingParameterError, _Q, "4.1.2", "to missing"),
+    _code(ErrorReply.MISSING_FROM, MissingParameterError, "4.1.2", "from missing"),
+    _code(ErrorReply.MISSING_TO, MissingParameterError, "4.1.2", "to missing"),
     _code(
         ErrorReply.BLACKLIST_REFUSED,
         BlacklistOperationError,
-        ErrorKind.REFUSED,
         "10.2.2",
         "not blacklisted, or removal not allowed",
     ),
@@ -149,7 +129,6 @@ VARIANTS: Final[tuple[ProviderCode, ...]] = (
     _code(
         "error:APIKEY or password_md5 error",
         AuthenticationError,
-        _F,
         "variant of 3.1.2",
         "wrong credentials",
     ),

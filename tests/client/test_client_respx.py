@@ -24,9 +24,9 @@ from m5c_async import (
     NodeUnavailableError,
     ReplyFormatError,
     ReplyTooLargeError,
-    Retry,
     ThrottledError,
     TransportError,
+    Verdict,
     md5_hex,
 )
 from m5c_async.protocol import CODES, BatchItem
@@ -101,7 +101,7 @@ async def test_throttled_is_retry_safe_and_not_slept_on() -> None:
     async with client() as sms:
         with pytest.raises(ThrottledError) as info:
             await sms.send(["13800138000"], "x")
-    assert info.value.retry is Retry.SAFE
+    assert info.value.verdict is Verdict.THROTTLED
 
 
 @respx.mock
@@ -138,7 +138,7 @@ async def test_ambiguous_send_is_never_resent(failure: Exception) -> None:
     assert err.mobiles == ("13800138000", "13900139000")
     assert err.content == "验证码"
     assert err.node == A
-    assert err.retry is Retry.UNSAFE
+    assert err.verdict is Verdict.UNSAFE
     assert err.started_at <= err.ended_at
     assert APIKEY not in str(err) + repr(err)
 

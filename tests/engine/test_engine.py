@@ -15,6 +15,7 @@ from m5c_async import (
     FrequencyLimitError,
     InsufficientBalanceError,
     InvalidNumberError,
+    InvalidParameterError,
 )
 from m5c_async.engine import Campaign, FrequencyGuard, OutcomeKind, PacketOutcome, preflight
 from m5c_async.protocol import RejectReason
@@ -204,7 +205,7 @@ async def test_preflight_and_dry_run(rig: Rig) -> None:
     poor = await preflight(client, campaign)
     assert not poor.ok
     assert rig.platform.ledger == []
-    with pytest.raises(ValueError, match="numbers and content"):
+    with pytest.raises(InvalidParameterError, match="numbers and content"):
         Campaign(numbers=["1"])
 
 

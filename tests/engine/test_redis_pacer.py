@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
@@ -117,14 +117,22 @@ async def test_unreachable_redis_fails_closed() -> None:
         await p.acquire(1)
     assert scope.cancelled_caught
     assert p.failures >= 2
-    # The engine's result carries the count, so progress and logs can say so.
+    # A run's result carries the failures counted during that run (not before it), so progress
+    # and logs can say so.
+    from m5c_async.engine import Packet
     from m5c_async.engine import SendEngine as Engine
+
+    async def failing_meanwhile() -> AsyncIterator[Packet]:
+        p.failures += 3
+        return
+        yield
 
     async with AsyncClient(
         username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=["http://127.0.0.1:9"]
     ) as c:
         engine = Engine(c, pacer=p, hooks=[])
-        assert engine._result().pacer_failures == p.failures
+        result = await engine.run_packets(failing_meanwhile())
+        assert result.pacer_failures == 3
     await p.aclose()
 
 

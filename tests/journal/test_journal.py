@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+import pytest
 
 from m5c_async import AsyncClient
 from m5c_async.engine import Campaign, EngineConfig
@@ -170,3 +171,74 @@ async def test_pull_loops_fill_the_journal_without_push(tmp_path: Path) -> None:
             tg.cancel_scope.cancel()
     assert result.accepted == 120
     assert status.delivered + status.undelivered == 120
+
+
+async def test_unknown_campaign_is_a_named_error_and_a_record_is_typed(tmp_path: Path) -> None:
+    """campaign() returns a frozen StoredCampaign, or raises CampaignNotFoundError."""
+    from m5c_async import CampaignNotFoundError, M5CError
+    from m5c_async.journal import StoredCampaign
+
+    async with Journal(tmp_path / "j.db", clock=lambda: 1234.5) as journal:
+        with pytest.raises(CampaignNotFoundError) as missing:
+            await journal.campaign()
+        assert isinstance(missing.value, M5CError)
+        assert missing.value.campaign is None
+        cid = await journal.create(
+            Campaign(numbers=[], content="x", ext="12", name="n"), profile="marketing"
+        )
+        stored = await journal.campaign(cid)
+        assert isinstance(stored, StoredCampaign)
+        assert (stored.id, stored.name, stored.content, stored.ext) == (cid, "n", "x", "12")
+        assert (stored.profile, stored.created, stored.imported) == ("marketing", 1234.5, False)
+        assert await journal.campaign() == stored
+        with pytest.raises(CampaignNotFoundError) as other:
+            await journal.campaign(cid + 1)
+        assert other.value.campaign == cid + 1
+
+
+class RecordsOnly:
+    """Just the client's records(): every query it received, the same records every time."""
+
+    def __init__(self, records: list[object]) -> None:
+        self.records = records
+        self.queries: list[tuple[int, int]] = []
+
+    async def records_between(self, start: datetime, end: datetime) -> list[object]:
+        self.queries.append((int(start.timestamp()), int(end.timestamp())))
+        return self.records
+
+
+async def test_resume_matches_each_packet_in_its_own_window(tmp_path: Path) -> None:
+    """Two packets in flight at a crash, an hour apart: two queries (one per window); a record of
+    the second packet's number stamped in the first packet's window is not the second's."""
+    from m5c_async.protocol import SendRecord
+
+    now = [1_700_000_000.0]
+    a, b = "13800000001", "13800000002"
+
+    def stamp(at: float, mobile: str) -> SendRecord:
+        return SendRecord(
+            username="mlrt",
+            msgid=f"{int(at)}",
+            mobiles=(mobile,),
+            content="x",
+            sent_at=datetime.fromtimestamp(int(at), tz=UTC),
+        )
+
+    t1, t2 = now[0], now[0] + 3600
+    fake = RecordsOnly([stamp(t1 + 3, a), stamp(t1 + 4, b)])
+    async with Journal(tmp_path / "j.db", clock=lambda: now[0]) as journal:
+        cid = await journal.create(Campaign(numbers=[], content="x"), profile="notification")
+        await journal.import_source(cid, Campaign(numbers=[a, b], content="x"))
+        first, second = [p async for p in journal.packets(cid, 1)]
+        await journal.mark_in_flight(first)
+        now[0] = t2
+        await journal.mark_in_flight(second)
+        now[0] = t2 + 600  # resumed ten minutes after the crash
+        client = type("C", (), {"records": fake.records_between})()
+        found, returned = await journal.recover(cid, client)  # type: ignore[arg-type]
+        status = await journal.status(cid)
+    assert (found, returned) == (1, 1)
+    assert (status.accepted, status.pending) == (1, 1)
+    assert len(fake.queries) == 2
+    assert fake.queries[0][0] <= t1 - 10 and fake.queries[1][0] <= t2 - 10

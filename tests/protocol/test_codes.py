@@ -14,17 +14,16 @@ from m5c_async import (
     MissingParameterError,
     ProviderError,
     ProviderRequestError,
-    Retry,
     SendRefusedError,
     ThrottledError,
     UnauthorizedIPError,
     UnknownProviderError,
     UnrecognizedEncodingError,
+    Verdict,
 )
 from m5c_async.protocol import (
     CODES,
     VARIANTS,
-    ErrorKind,
     ErrorReply,
     error_for_reply,
     is_error_reply,
@@ -66,20 +65,21 @@ def test_each_reply_maps_to_its_class(text: str, cls: type[ProviderError]) -> No
     assert is_error_reply(text)
 
 
-def test_kinds_and_retry_verdicts() -> None:
-    """Throttling is the only retry-safe reply; account errors are fatal."""
+def test_verdicts_come_from_the_classes() -> None:
+    """Throttling is the only reply worth repeating; account errors are fatal; the rest are
+    pointless. The table carries no verdict of its own: it is the class's."""
     for code in CODES:
+        assert code.verdict is code.error.verdict
         if code.error is ThrottledError:
-            assert code.kind is ErrorKind.RETRY_SAFE
-            assert code.retry is Retry.SAFE
+            assert code.verdict is Verdict.THROTTLED
+        elif issubclass(code.error, AccountError):
+            assert code.verdict is Verdict.FATAL
         else:
-            assert code.retry is Retry.POINTLESS
-        if issubclass(code.error, AccountError):
-            assert code.kind is ErrorKind.ACCOUNT_FATAL
-        if issubclass(code.error, ProviderRequestError):
-            assert code.kind is ErrorKind.REQUEST
+            assert code.verdict is Verdict.POINTLESS
     assert ThrottledError("x").retryable
     assert not AuthenticationError("x").retryable
+    assert SendRefusedError("error:7", msgid="7").verdict is Verdict.POINTLESS
+    assert issubclass(ProviderRequestError, M5CError)
 
 
 # (reply text, class, msgid attribute or None when the class has none)

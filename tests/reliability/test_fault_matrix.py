@@ -21,7 +21,14 @@ import anyio
 import pytest
 
 from m5c_async import AsyncClient, Timeouts
-from m5c_async.engine import Campaign, EngineConfig, OutcomeKind, PacketOutcome, SendEngine
+from m5c_async.engine import (
+    Campaign,
+    EngineConfig,
+    Hooks,
+    OutcomeKind,
+    PacketOutcome,
+    SendEngine,
+)
 from m5c_async.journal import Journal, run_campaign
 from m5c_async.protocol import DeliveryReport
 from m5c_async.simulator import AccountConfig, PlatformSettings, SimulatorServer, run_simulator
@@ -121,12 +128,9 @@ async def test_fault_matrix(scenario: str, tmp_path: Path) -> None:
     receiver = WebhookReceiver(on_reports=on_reports, insecure=True)
     outcomes: list[PacketOutcome] = []
 
-    class Collect:
+    class Collect(Hooks):
         def on_outcome(self, outcome: PacketOutcome) -> None:
             outcomes.append(outcome)
-
-        def on_throttle(self, rate: float) -> None:
-            pass
 
     async with serve(receiver) as hook:
         account = AccountConfig(
