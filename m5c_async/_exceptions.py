@@ -13,7 +13,7 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── ContentError               empty, over 500 characters, NUL bytes
     │   │   └── ContentEncodingError   a character the chosen ``encode`` cannot carry
     │   ├── InvalidTimeError           naive datetimes, times out of range
-    │   └── InvalidParameterError      any other argument outside the document's rules
+    │   └── InvalidParameterError      any other argument or setting out of range (a ValueError)
     ├── ProviderError                  the platform answered ``error:...`` (pointless)
     │   ├── AccountError               fatal for the account: stop sending (fatal)
     │   │   ├── AuthenticationError    wrong apikey or password, bad md5 length
@@ -170,8 +170,11 @@ class InvalidTimeError(InvalidRequestError):
     """A time argument is naive, out of range or in the wrong order."""
 
 
-class InvalidParameterError(InvalidRequestError):
-    """Another argument (username, ext, ip, encode...) is outside the document's rules."""
+class InvalidParameterError(InvalidRequestError, ValueError):
+    """Another argument (username, ext, ip, encode, a setting...) is outside the rules.
+
+    Also a ``ValueError``, so code written against the standard library's convention catches it.
+    """
 
 
 # --- errors the platform answered --------------------------------------------------------------

@@ -180,7 +180,7 @@ class Deliverer:
         hooks = self.hooks
         if hooks.request_start:
             hooks.request_start(packet, attempts)
-        began = self.clock()
+        began = self.clock() if hooks.request_end else 0.0
         try:
             if self.pacer.shared:
                 async with self.pacer.slot():
@@ -190,54 +190,48 @@ class Deliverer:
         except M5CError as exc:
             err = exc
         except Exception as exc:  # any failure is this packet's outcome
+            # Logged by class only: an arbitrary exception's text could quote a URL with the
+            # credentials of a GET. The original stays chained as the error's __cause__.
             err = UnexpectedError.wrap(exc, may_have_left=True)
-            log.error("packet %d: %s", packet.id, err.message, exc_info=exc)
-        else:
+            log.error("packet %d: %s", packet.id, err.message)
+        except BaseException:
             stats.in_flight -= 1
-            return await self._accepted(packet, run, emit, attempts, receipt, began)
+            raise
+        else:
+            # Accepted: inline, the hot path (no extra coroutine a request).
+            stats.in_flight -= 1
+            run.unavailable_since = None
+            pacer = self.pacer
+            pacer.succeeded()
+            rate = pacer.rate
+            if rate != stats.pacing_rate:
+                stats.pacing_rate = rate
+                if hooks.rate_change:
+                    hooks.rate_change(rate)
+            node = receipt.node
+            if node != self.node:
+                previous, self.node = self.node, node
+                if hooks.node_change:
+                    hooks.node_change(previous, node)
+            if hooks.request_end:
+                hooks.request_end(self._event(packet, attempts, None, receipt, began))
+            stats.record_accepted(self.clock(), len(packet), node)
+            await emit(
+                PacketOutcome(
+                    kind=OutcomeKind.ACCEPTED,
+                    packet_id=packet.id,
+                    numbers=packet.numbers,
+                    msgid=receipt.msgid,
+                    node=node,
+                    attempts=attempts,
+                    sent_at=receipt.sent_at,
+                )
+            )
+            return _DONE
         stats.in_flight -= 1
         if hooks.request_end:
             hooks.request_end(self._event(packet, attempts, err.verdict, err, began))
         return await self._failed(packet, run, emit, attempts, err)
-
-    async def _accepted(
-        self,
-        packet: Packet,
-        run: RunState,
-        emit: Emit,
-        attempts: int,
-        receipt: SendReceipt,
-        began: float,
-    ) -> Step:
-        run.unavailable_since = None
-        stats = run.stats
-        pacer = self.pacer
-        pacer.succeeded()
-        rate = pacer.rate
-        if rate != stats.pacing_rate:
-            stats.pacing_rate = rate
-            if self.hooks.rate_change:
-                self.hooks.rate_change(rate)
-        node = receipt.node
-        if node != self.node:
-            previous, self.node = self.node, node
-            if self.hooks.node_change:
-                self.hooks.node_change(previous, node)
-        if self.hooks.request_end:
-            self.hooks.request_end(self._event(packet, attempts, None, receipt, began))
-        stats.record_accepted(self.clock(), len(packet), node)
-        await emit(
-            PacketOutcome(
-                kind=OutcomeKind.ACCEPTED,
-                packet_id=packet.id,
-                numbers=packet.numbers,
-                msgid=receipt.msgid,
-                node=node,
-                attempts=attempts,
-                sent_at=receipt.sent_at,
-            )
-        )
-        return _DONE
 
     async def _failed(
         self, packet: Packet, run: RunState, emit: Emit, attempts: int, err: M5CError

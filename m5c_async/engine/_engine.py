@@ -363,7 +363,9 @@ class SendEngine:
             except Exception as exc:  # the last net: a worker never dies
                 # deliver() gives every failure an outcome; reaching here is a bug, and the
                 # packet's fate is unknown, so it is ambiguous (never resent blindly).
-                log.exception("packet %d: delivery failed unexpectedly", packet.id)
+                log.error(
+                    "packet %d: delivery failed unexpectedly (%s)", packet.id, type(exc).__name__
+                )
                 state.stats.ambiguous += len(packet)
                 await emit(
                     PacketOutcome(

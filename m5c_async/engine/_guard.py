@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 
-from .._exceptions import FrequencyLimitError
+from .._exceptions import FrequencyLimitError, InvalidParameterError
 
 __all__ = ["FrequencyGuard"]
 
@@ -33,7 +33,7 @@ class FrequencyGuard:
         max_numbers: int = 1_000_000,
     ) -> None:
         if not limits or any(c < 1 or s <= 0 for c, s in limits):
-            raise ValueError("limits are (count >= 1, seconds > 0) pairs")
+            raise InvalidParameterError("limits are (count >= 1, seconds > 0) pairs")
         self.limits = tuple(sorted(((int(c), float(s)) for c, s in limits), key=lambda x: x[1]))
         self.clock = clock
         self.max_numbers = max_numbers

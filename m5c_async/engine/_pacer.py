@@ -40,6 +40,7 @@ from typing import Protocol
 
 import anyio
 
+from .._exceptions import InvalidParameterError
 from ..protocol import Gcra, SlidingWindow
 
 __all__ = ["Aimd", "LocalPacer", "Pacer"]
@@ -139,7 +140,7 @@ class LocalPacer:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         if not 0 <= margin < 1 or slack < 0 or early < 0:
-            raise ValueError("margin must be in [0, 1), early and slack non-negative")
+            raise InvalidParameterError("margin must be in [0, 1), early and slack non-negative")
         self.base_rate = float(rate)
         self.margin = margin
         self.early = early

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import anyio
 
+from .._exceptions import InvalidParameterError
 from ._pacer import Aimd
 
 __all__ = ["RedisPacer"]
@@ -103,7 +104,7 @@ class RedisPacer:
         self.base_rate = float(rate)
         self.concurrency = concurrency
         if not 0 <= margin < 1 or slack < 0 or early < 0:
-            raise ValueError("margin must be in [0, 1), early and slack non-negative")
+            raise InvalidParameterError("margin must be in [0, 1), early and slack non-negative")
         self.margin = margin
         self.tolerance = tolerance
         self.early = early
