@@ -14,6 +14,7 @@ class's verdict (a test compares this drawing with the classes)::
     │   │   └── ContentEncodingError   a character the chosen ``encode`` cannot carry
     │   ├── InvalidTimeError           naive datetimes, times out of range
     │   └── InvalidParameterError      any other argument or setting out of range (a ValueError)
+    │       └── SourceError            a campaign source that cannot be read (CSV columns, UTF-8)
     ├── ProviderError                  the platform answered ``error:...`` (pointless)
     │   ├── AccountError               fatal for the account: stop sending (fatal)
     │   │   ├── AuthenticationError    wrong apikey or password, bad md5 length
@@ -77,6 +78,7 @@ __all__ = [
     "ReplyFormatError",
     "ReplyTooLargeError",
     "SendRefusedError",
+    "SourceError",
     "ThrottledError",
     "TransportError",
     "UnauthorizedIPError",
@@ -175,6 +177,20 @@ class InvalidParameterError(InvalidRequestError, ValueError):
 
     Also a ``ValueError``, so code written against the standard library's convention catches it.
     """
+
+
+class SourceError(InvalidParameterError):
+    """A campaign source cannot be read: a CSV without its columns, a file that is not UTF-8.
+
+    Attributes:
+        source: the file's name (or the kind of source).
+        line: the line where reading failed, when there is one.
+    """
+
+    def __init__(self, message: str, *, source: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.line = line
 
 
 # --- errors the platform answered --------------------------------------------------------------

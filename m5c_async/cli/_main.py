@@ -239,10 +239,7 @@ async def _endpoint(args: argparse.Namespace) -> int:
             )
             _emit(args, receipt, lambda: print(f"success:{receipt.msgid} via {receipt.node}"))
         elif command == "batch":
-            from ..engine._sources import _csv_rows
-
-            items = [BatchItem(mobiles=(m,), content=c) for m, c in _csv_rows(args.file)]
-            receipt = await sms.send_batch(items)
+            receipt = await _send_batch_file(sms, args.file)
             _emit(args, receipt, lambda: print(f"success:{receipt.msgid} via {receipt.node}"))
         elif command == "balance":
             balance = await sms.balance()
@@ -275,6 +272,30 @@ async def _endpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _send_batch_file(sms: AsyncClient, path: Path) -> Any:
+    """One ``sms_batch.php`` request from a CSV, read by the engine's intake; refused rows
+    are listed in the receipt with their reasons and lines."""
+    from contextlib import aclosing
+    from dataclasses import replace
+
+    from ..engine import Campaign, Intake
+
+    intake = Intake(encoding=sms.encoding, batch_size=500)
+    items: list[BatchItem] = []
+    rejected: list[Any] = []
+    async with aclosing(intake.batches(Campaign(messages=path))) as batches:
+        async for batch in batches:
+            items.extend(
+                BatchItem(mobiles=(m,), content=c)
+                for m, c in zip(batch.numbers, batch.contents, strict=True)
+            )
+            rejected.extend(batch.rejected)
+    if not items:
+        raise _Usage(f"{path.name}: no row to send ({intake.rejected.total()} refused)")
+    receipt = await sms.send_batch(items)
+    return replace(receipt, rejected=tuple(rejected)) if rejected else receipt
+
+
 async def _campaign_status(args: argparse.Namespace) -> int:
     from ..journal import Journal
 
@@ -297,13 +318,13 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
         campaign = Campaign(numbers=args.numbers, content=args.content)
     else:
         campaign = Campaign(messages=args.numbers)
-    report = await preflight(sms, campaign)
-    if args.dry_run or not report.ok:
-        _emit(args, report, lambda: print(report))
-        return 0 if report.ok else EXIT_USAGE
     config = EngineConfig(
         profile=BusinessType(args.profile), packet_size=args.packet_size, rate=args.rate
     )
+    report = await preflight(sms, campaign, config=config)
+    if args.dry_run or not report.ok:
+        _emit(args, report, lambda: print(report))
+        return 0 if report.ok else EXIT_USAGE
     from ._progress import ProgressHooks
 
     hooks = ProgressHooks()

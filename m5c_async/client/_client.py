@@ -54,6 +54,7 @@ from ..protocol import (
     EndpointName,
     InboundReply,
     Recipients,
+    RejectReason,
     RequestSpec,
     Scheme,
     SendFormat,
@@ -71,6 +72,7 @@ from ..protocol import (
     build_send,
     build_send_batch,
     decode_reply,
+    is_mainland,
     mask,
     node_by_name,
     normalize,
@@ -85,7 +87,8 @@ from ..protocol import (
     parse_reports,
     parse_send,
     parse_soap_send,
-    split_mobiles,
+    read_number,
+    split_numbers,
 )
 from ._breaker import BreakerConfig, CircuitBreaker
 from ._models import SendReceipt, Timeouts
@@ -259,7 +262,7 @@ class AsyncClient:
             AllNodesFailedError: no node could be reached.
         """
         fmt = SendFormat(format)
-        numbers = split_mobiles(mobiles) if isinstance(mobiles, str) else list(mobiles)
+        numbers = split_numbers(mobiles) if isinstance(mobiles, str) else list(mobiles)
         recipients = Recipients()
         accepted = list(recipients.accept(numbers))
         if not accepted:
@@ -329,10 +332,21 @@ class AsyncClient:
         """Send several contents in one ``sms_batch.php`` request (domestic numbers only).
 
         Every item's numbers are normalised; the receipt lists them all under one msgid.
+
+        Raises:
+            InvalidNumberError: a number that is invalid, or international (``domestic-only``:
+                the document's batch interface takes domestic numbers only, §3.5).
         """
         normalised = []
         for item in items:
             numbers = tuple(normalize(m) for m in item.mobiles)
+            for number in numbers:
+                if not is_mainland(number):
+                    raise InvalidNumberError(
+                        f"sms_batch.php takes domestic numbers only: {number!r}",
+                        number=number,
+                        reason=RejectReason.DOMESTIC_ONLY,
+                    )
             normalised.append(BatchItem(mobiles=numbers, content=item.content, at=item.at))
         all_numbers = [m for item in normalised for m in item.mobiles]
         spec = build_send_batch(
@@ -399,7 +413,7 @@ class AsyncClient:
         self, mobiles: Iterable[str], start: datetime, end: datetime
     ) -> list[DeliveryReport]:
         """Delivery reports of given numbers in a time window (§6.1.3); repeatable."""
-        numbers = [normalize(m) for m in mobiles]
+        numbers = [read_number(m) for m in mobiles]
         spec = build_reports_for(self._creds, numbers, start, end, method=self.method)
         return await self._query(spec, parse_reports)
 
@@ -412,7 +426,7 @@ class AsyncClient:
         self, start: datetime, end: datetime, mobiles: Iterable[str] | None = None
     ) -> list[InboundReply]:
         """Replies in a time window, optionally of given numbers (§8.2); repeatable."""
-        numbers = [normalize(m) for m in mobiles] if mobiles is not None else None
+        numbers = [read_number(m) for m in mobiles] if mobiles is not None else None
         spec = build_replies_between(
             self._creds, start, end, mobiles=numbers, encoding=self.encoding, method=self.method
         )
@@ -420,7 +434,7 @@ class AsyncClient:
 
     async def blacklist_check(self, mobile: str) -> BlacklistStatus:
         """Whether a number is on the platform's blacklist (§10.1)."""
-        spec = build_blacklist_check(self._creds, normalize(mobile), method=self.method)
+        spec = build_blacklist_check(self._creds, read_number(mobile), method=self.method)
         return await self._query(spec, parse_blacklist_check)
 
     async def blacklist_remove(self, mobile: str) -> None:
@@ -429,7 +443,7 @@ class AsyncClient:
         Raises:
             BlacklistOperationError: not blacklisted, or removal not allowed (complaints).
         """
-        spec = build_blacklist_remove(self._creds, normalize(mobile), method=self.method)
+        spec = build_blacklist_remove(self._creds, read_number(mobile), method=self.method)
         await self._query(spec, parse_blacklist_remove)
 
     async def bind_ips(self, ips: Sequence[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._engine import CampaignRun, SendEngine
 from ._guard import FrequencyGuard
+from ._intake import Intake, IntakeBatch
 from ._model import (
     Campaign,
     CampaignResult,
@@ -29,6 +30,8 @@ __all__ = [
     "EngineStats",
     "FrequencyGuard",
     "Hooks",
+    "Intake",
+    "IntakeBatch",
     "LocalPacer",
     "LoggingHooks",
     "OutcomeKind",

@@ -2,7 +2,7 @@
 
 Shape of a campaign::
 
-    source --(producer: validate, de-duplicate, chunk)--> bounded queue --> N workers
+    source --(producer: Intake: validate, de-duplicate, chunk)--> bounded queue --> N workers
                                                                               |
                                 pacer.acquire(n) -> client -> Deliverer rules -> outcomes
 
@@ -24,7 +24,7 @@ from collections.abc import (
     Coroutine,
     Sequence,
 )
-from contextlib import asynccontextmanager, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -34,19 +34,13 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._exceptions import (
-    EngineStoppedError,
-    InvalidNumberError,
-    InvalidParameterError,
-    InvalidRequestError,
-    M5CError,
-    UnexpectedError,
-)
+from .._exceptions import EngineStoppedError, InvalidParameterError, M5CError, UnexpectedError
 from ..client import AsyncClient, SendReceipt
-from ..protocol import PROFILES, Recipients, Rejected, RejectReason, check_content, normalize
+from ..protocol import PROFILES, check_content, normalize
 from ._delivery import Deliverer, RunState
 from ._guard import FrequencyGuard
 from ._hooks import HookSet
+from ._intake import Intake
 from ._model import (
     Campaign,
     CampaignResult,
@@ -59,7 +53,6 @@ from ._model import (
     PacketOutcome,
 )
 from ._pacer import LocalPacer, Pacer
-from ._sources import iter_messages, iter_numbers
 
 __all__ = ["CampaignRun", "SendEngine"]
 
@@ -392,96 +385,38 @@ class SendEngine:
         emit: Callable[[PacketOutcome], Awaitable[None]],
         state: RunState,
     ) -> None:
-        rejected: list[Rejected] = []
-
-        async def flush_rejected() -> None:
-            if rejected:
-                state.stats.rejected += len(rejected)
-                await emit(
-                    PacketOutcome(
-                        kind=OutcomeKind.REJECTED,
-                        packet_id=0,
-                        numbers=(),
-                        rejected=tuple(rejected),
+        intake = Intake(
+            encoding=self.client.encoding,
+            dedupe=self.config.dedupe,
+            packet_size=self.packet_size,
+            batch_size=self.config.batch_size,
+            reject_batch=_REJECT_BATCH,
+        )
+        async with queue, aclosing(intake.batches(campaign)) as batches:
+            async for batch in batches:
+                if batch.rejected:
+                    state.stats.rejected += len(batch.rejected)
+                    await emit(
+                        PacketOutcome(
+                            kind=OutcomeKind.REJECTED,
+                            packet_id=0,
+                            numbers=(),
+                            rejected=batch.rejected,
+                        )
                     )
-                )
-                rejected.clear()
-
-        async with queue:
-            numbers: list[str] = []
-            if campaign.content is not None and campaign.numbers is not None:
-                size = self.packet_size
-                recipients = Recipients(dedupe=self.config.dedupe)
-                async for raw in iter_numbers(campaign.numbers):
-                    if state.stopping:
-                        break
-                    result = recipients.check(raw)
-                    if isinstance(result, Rejected):
-                        rejected.append(result)
-                        if len(rejected) >= _REJECT_BATCH:
-                            await flush_rejected()
-                        continue
-                    numbers.append(result)
-                    if len(numbers) >= size:
-                        await self._enqueue(queue, numbers, [campaign.content], state)
-                        numbers = []
-                if numbers and not state.stopping:
-                    await self._enqueue(queue, numbers, [campaign.content], state)
-            else:
-                assert campaign.messages is not None
-                await self._produce_messages(campaign, queue, rejected, flush_rejected, state)
-            await flush_rejected()
-
-    async def _produce_messages(
-        self,
-        campaign: Campaign,
-        queue: _PacketQueue,
-        rejected: list[Rejected],
-        flush_rejected: Callable[[], Awaitable[None]],
-        state: RunState,
-    ) -> None:
-        assert campaign.messages is not None
-        batch = max(1, min(self.config.batch_size, 500))
-        seen: set[tuple[int, int]] | None = set() if self.config.dedupe else None
-        numbers: list[str] = []
-        contents: list[str] = []
-        async for raw, content in iter_messages(campaign.messages):
-            if state.stopping:
-                break
-            try:
-                number = normalize(raw)
-                check_content(content, self.client.encoding)
-            except InvalidRequestError as exc:
-                reason = (
-                    RejectReason(exc.reason)
-                    if isinstance(exc, InvalidNumberError)
-                    else RejectReason.BAD_CONTENT
-                )
-                rejected.append(Rejected(number=raw, reason=reason))
-                if len(rejected) >= _REJECT_BATCH:
-                    await flush_rejected()
-                continue
-            if seen is not None:
-                key = (int(number), hash(content))
-                if key in seen:
-                    rejected.append(Rejected(number=raw, reason=RejectReason.DUPLICATE))
-                    continue
-                seen.add(key)
-            if batch == 1:
-                await self._enqueue(queue, [number], [content], state)
-                continue
-            numbers.append(number)
-            contents.append(content)
-            if len(numbers) >= batch:
-                await self._enqueue(queue, numbers, contents, state)
-                numbers, contents = [], []
-        if numbers and not state.stopping:
-            await self._enqueue(queue, numbers, contents, state)
+                if state.stopping:
+                    break
+                if batch.numbers:
+                    await self._enqueue(queue, batch.numbers, batch.contents, state)
 
     async def _enqueue(
-        self, queue: _PacketQueue, numbers: list[str], contents: list[str], state: RunState
+        self,
+        queue: _PacketQueue,
+        numbers: tuple[str, ...],
+        contents: tuple[str, ...],
+        state: RunState,
     ) -> Packet:
-        packet = Packet(self._next_id(), tuple(numbers), tuple(contents))
+        packet = Packet(self._next_id(), numbers, contents)
         await self._admit(queue, packet, state)
         return packet
 

@@ -26,26 +26,25 @@ import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .._exceptions import CampaignNotFoundError, InvalidNumberError, InvalidRequestError
+from .._exceptions import CampaignNotFoundError
 from ..client import AsyncClient
-from ..engine import Campaign, Hooks, OutcomeKind, Packet, PacketOutcome
-from ..engine._sources import iter_messages, iter_numbers
+from ..engine import Campaign, Hooks, Intake, OutcomeKind, Packet, PacketOutcome
 from ..protocol import (
     CLOCK_SKEW,
     DeliveryReport,
+    Encoding,
     InboundReply,
     PushBatch,
     RejectReason,
     SendRecord,
-    check_content,
     match_records,
     merge_windows,
-    normalize,
     record_window,
 )
 from ._inbound import (
@@ -220,18 +219,53 @@ class Journal:
             duplicates=int(duplicates),
         )
 
-    async def import_source(self, campaign_id: int, campaign: Campaign) -> int:
-        """Stream the campaign's source into the journal (idempotent); returns messages added."""
+    async def import_source(
+        self,
+        campaign_id: int,
+        campaign: Campaign,
+        *,
+        encoding: Encoding = Encoding.UTF8,
+        batch_size: int = 1,
+    ) -> int:
+        """Stream the campaign's source into the journal through the engine's ``Intake``.
+
+        Idempotent: importing again (after a crash mid-import) adds only what is missing and
+        counts rejections and duplicates afresh. Returns the messages added.
+
+        Args:
+            campaign_id: the campaign ``create`` returned.
+            campaign: its source.
+            encoding: the client's encoding: contents it cannot carry are rejected here, one
+                message each (a shared content it cannot carry raises before anything is added).
+            batch_size: the engine's ``batch_size`` (personalized batches are domestic only).
+
+        Raises:
+            ContentError: the shared content cannot be sent (nothing is imported).
+            SourceError: a file that is not UTF-8, a CSV without its columns.
+        """
+        intake = Intake(encoding=encoding, batch_size=batch_size, packet_size=_BATCH)
+        if campaign.content is not None:
+            intake.check_shared(campaign.content)
+
+        def start(conn: sqlite3.Connection) -> None:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(rejected)")}
+            if "line" not in columns:  # journals written before rejections kept their line
+                conn.execute("ALTER TABLE rejected ADD COLUMN line INTEGER")
+            conn.execute("DELETE FROM rejected WHERE campaign = ?", (campaign_id,))
+            conn.execute("UPDATE campaigns SET duplicates = 0 WHERE id = ?", (campaign_id,))
+
+        await self.store.run(start)
         added = 0
         rows: list[tuple[int, str, str]] = []
-        rejected: list[tuple[int, str, str]] = []
-        encoding_check = campaign.content
+        rejected: list[tuple[int, str, str, int | None]] = []
+        duplicates = 0
 
         async def flush() -> None:
-            nonlocal added
-            batch, bad = list(rows), list(rejected)
+            nonlocal added, duplicates
+            batch, bad, dup = list(rows), list(rejected), duplicates
             rows.clear()
             rejected.clear()
+            duplicates = 0
 
             def write(conn: sqlite3.Connection) -> int:
                 before = conn.total_changes
@@ -241,37 +275,31 @@ class Journal:
                 )
                 inserted = conn.total_changes - before
                 conn.executemany(
-                    "INSERT INTO rejected (campaign, number, reason) VALUES (?, ?, ?)", bad
+                    "INSERT INTO rejected (campaign, number, reason, line) VALUES (?, ?, ?, ?)",
+                    bad,
                 )
                 conn.execute(
                     "UPDATE campaigns SET duplicates = duplicates + ? WHERE id = ?",
-                    (len(batch) - inserted, campaign_id),
+                    (dup, campaign_id),
                 )
                 return inserted
 
             added += await self.store.run(write)
 
-        if campaign.numbers is not None:
-            assert encoding_check is not None
-            async for raw in iter_numbers(campaign.numbers):
-                try:
-                    rows.append((campaign_id, normalize(raw), ""))
-                except InvalidNumberError as exc:
-                    rejected.append((campaign_id, raw, exc.reason))
-                if len(rows) + len(rejected) >= _BATCH:
-                    await flush()
-        else:
-            assert campaign.messages is not None
-            async for raw, content in iter_messages(campaign.messages):
-                try:
-                    number = normalize(raw)
-                    check_content(content)
-                except InvalidNumberError as exc:
-                    rejected.append((campaign_id, raw, exc.reason))
-                except InvalidRequestError:
-                    rejected.append((campaign_id, raw, RejectReason.BAD_CONTENT.value))
+        async with aclosing(intake.batches(campaign)) as batches:
+            async for batch in batches:
+                if campaign.content is None:
+                    rows.extend(
+                        (campaign_id, number, content)
+                        for number, content in zip(batch.numbers, batch.contents, strict=True)
+                    )
                 else:
-                    rows.append((campaign_id, number, content))
+                    rows.extend((campaign_id, number, "") for number in batch.numbers)
+                for item in batch.rejected:
+                    if item.reason is RejectReason.DUPLICATE:
+                        duplicates += 1
+                    else:
+                        rejected.append((campaign_id, item.number, item.reason.value, item.line))
                 if len(rows) + len(rejected) >= _BATCH:
                     await flush()
         await flush()

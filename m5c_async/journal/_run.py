@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..client import AsyncClient
-from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Pacer, SendEngine
+from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Intake, Pacer, SendEngine
 from ..protocol import BusinessType
 from ._journal import Journal, JournalHooks
 
@@ -22,14 +22,23 @@ async def run_campaign(
     pacer: Pacer | None = None,
     hooks: list[Hooks] | None = None,
 ) -> tuple[int, CampaignResult]:
-    """Record a campaign, import its source, and send it; returns (campaign id, result)."""
+    """Record a campaign, import its source, and send it; returns (campaign id, result).
+
+    Raises:
+        ContentError: the shared content cannot be sent in the client's encoding (nothing is
+            recorded).
+    """
+    if campaign.content is not None:
+        Intake(encoding=client.encoding).check_shared(campaign.content)
     campaign_id = await journal.create(
         campaign,
         profile=config.profile.value,
         source=str(source) if source is not None else None,
         settings={"packet_size": config.packet_size, "rate": config.rate},
     )
-    await journal.import_source(campaign_id, campaign)
+    await journal.import_source(
+        campaign_id, campaign, encoding=client.encoding, batch_size=config.batch_size
+    )
     result = await _send(client, journal, campaign_id, config, pacer, hooks, ext=campaign.ext)
     return campaign_id, result
 
@@ -58,7 +67,12 @@ async def resume_campaign(
             if content is not None
             else Campaign(messages=source, name=row.name)
         )
-        await journal.import_source(cid, again)
+        await journal.import_source(
+            cid,
+            again,
+            encoding=client.encoding,
+            batch_size=config.batch_size if config is not None else 1,
+        )
     settled = await journal.recover(cid, client)
     if config is None:
         settings = row.settings

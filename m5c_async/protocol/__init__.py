@@ -28,6 +28,7 @@ from ._codes import (
     is_error_reply,
 )
 from ._credentials import Credentials, md5_hex
+from ._dedupe import MessageSet, NumberSet
 from ._encoders import (
     MAX_CONTENT_CHARS,
     BatchItem,
@@ -98,7 +99,19 @@ from ._push import (
 from ._push_format import encode_push_data, format_reply_push, format_report_push
 from ._push_http import push_payloads, utf8_keeping_bytes
 from ._rates import FixedWindow, Gcra, Limiter, RateLimiter, SlidingWindow, make_limiter
-from ._recipients import Recipients, Rejected, RejectReason, chunked, mask, normalize, split_mobiles
+from ._recipients import (
+    Recipients,
+    Rejected,
+    RejectReason,
+    chunked,
+    is_mainland,
+    mask,
+    normalize,
+    read_number,
+    split_mobiles,
+    split_numbers,
+    validate,
+)
 from ._reconcile import (
     CLOCK_SKEW,
     RECORDED_LATE,
@@ -140,7 +153,9 @@ __all__ = [
     "InboundReply",
     "Limiter",
     "Matches",
+    "MessageSet",
     "Node",
+    "NumberSet",
     "Param",
     "Profile",
     "ProviderCode",
@@ -182,6 +197,7 @@ __all__ = [
     "format_reply_push",
     "format_report_push",
     "is_error_reply",
+    "is_mainland",
     "make_limiter",
     "mask",
     "match_records",
@@ -205,6 +221,7 @@ __all__ = [
     "parse_wall_time",
     "push_payloads",
     "raise_for_error",
+    "read_number",
     "read_push",
     "read_reply_push",
     "read_report_push",
@@ -212,7 +229,9 @@ __all__ = [
     "report_status",
     "segments",
     "split_mobiles",
+    "split_numbers",
     "to_unix",
     "url_decode",
     "utf8_keeping_bytes",
+    "validate",
 ]

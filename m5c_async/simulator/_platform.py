@@ -36,7 +36,7 @@ from ..protocol import (
     ErrorReply,
     Limiter,
     md5_hex,
-    normalize,
+    read_number,
     segments,
     split_mobiles,
 )
@@ -306,7 +306,7 @@ class Platform:
         numbers = []
         for raw in split_mobiles(mobile):
             try:
-                numbers.append(normalize(raw))
+                numbers.append(read_number(raw))
             except InvalidNumberError:
                 continue
         return numbers or None
@@ -477,7 +477,7 @@ class Platform:
         self._reply_id += 1
         reply_id = str(self._reply_id)
         at = self.wall()
-        record = (ext or "0", reply_id, normalize(mobile), content, at)
+        record = (ext or "0", reply_id, read_number(mobile), content, at)
         account.replies.append(record)
         if account.reply_push_url:
             self.reply_push_queue[username].append((*record[:4], int(at)))
@@ -573,7 +573,7 @@ class Platform:
     def blacklist_add(self, username: str, mobile: str, kind: str, description: str = "") -> None:
         """Admin: blacklist a number for an account."""
         added = _shanghai(self.wall()).strftime("%Y-%m-%d %H:%M:%S")
-        self.accounts[username].blacklist[normalize(mobile)] = BlacklistEntry(
+        self.accounts[username].blacklist[read_number(mobile)] = BlacklistEntry(
             kind=kind, description=description or kind, added_at=added
         )
 
