@@ -35,7 +35,7 @@ import csv
 import io
 import logging
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +154,7 @@ class Intake:
         """
         check_content(content, self.encoding)
 
-    async def batches(self, campaign: Campaign) -> AsyncIterator[IntakeBatch]:
+    async def batches(self, campaign: Campaign) -> AsyncGenerator[IntakeBatch, None]:
         """Yield the campaign's messages in batches, with the rejections met on the way.
 
         Raises:
@@ -177,7 +177,9 @@ class Intake:
         if self.split_lines:
             log.info("%d source lines held several numbers; each was taken", self.split_lines)
 
-    async def _shared(self, source: NumberSource, content: str) -> AsyncIterator[IntakeBatch]:
+    async def _shared(
+        self, source: NumberSource, content: str
+    ) -> AsyncGenerator[IntakeBatch, None]:
         seen = NumberSet() if self.dedupe else None
         size, reject_batch = self.packet_size, self.reject_batch
         shared = (content,)
@@ -209,7 +211,7 @@ class Intake:
             self.accepted += len(numbers)
             yield IntakeBatch(tuple(numbers), shared if numbers else (), tuple(rejected))
 
-    async def _personalized(self, source: MessageSource) -> AsyncIterator[IntakeBatch]:
+    async def _personalized(self, source: MessageSource) -> AsyncGenerator[IntakeBatch, None]:
         seen = MessageSet() if self.dedupe else None
         size, reject_batch = self.batch_size, self.reject_batch
         numbers: list[str] = []
@@ -263,7 +265,7 @@ class Intake:
 # --- reading sources -----------------------------------------------------------------------
 
 
-async def _in_thread(items: Iterator[T]) -> AsyncIterator[list[T]]:
+async def _in_thread(items: Iterator[T]) -> AsyncGenerator[list[T], None]:
     """Lists of items pulled from a blocking iterator in a worker thread."""
 
     def take() -> list[T]:
@@ -290,7 +292,9 @@ def _text(item: object) -> str:
     return item if isinstance(item, str) else str(item)
 
 
-async def _number_chunks(source: NumberSource, limit: int) -> AsyncIterator[list[tuple[int, str]]]:
+async def _number_chunks(
+    source: NumberSource, limit: int
+) -> AsyncGenerator[list[tuple[int, str]], None]:
     """(line or position, raw item) pairs, in lists; at most ``limit`` taken ahead from an
     iterable (whose reading may have costs the caller wants paced), 4,096 lines from a file."""
     _refuse_type(source, "numbers")
@@ -312,7 +316,7 @@ async def _number_chunks(source: NumberSource, limit: int) -> AsyncIterator[list
 
 async def _message_chunks(
     source: MessageSource, limit: int
-) -> AsyncIterator[list[tuple[int, str, str]]]:
+) -> AsyncGenerator[list[tuple[int, str, str]], None]:
     """(line or position, raw number, content) triples, in lists (``limit`` as above)."""
     _refuse_type(source, "messages")
     if isinstance(source, Path):
@@ -331,7 +335,7 @@ async def _message_chunks(
         yield chunk
 
 
-async def _numbered(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[tuple[int, T]]:
+async def _numbered(items: Iterable[T] | AsyncIterable[T]) -> AsyncGenerator[tuple[int, T], None]:
     position = 0
     if isinstance(items, AsyncIterable):
         async for item in items:

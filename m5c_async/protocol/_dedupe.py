@@ -5,10 +5,10 @@ A Python ``set`` of a campaign's numbers costs about 60 bytes a number; these co
 Rules:
 
 - ``NumberSet`` is exact. A mainland mobile (11 digits, ``1[3-9]``) is an integer below 2**35;
-  its high bits pick a container, its low 16 bits go into that container, the way roaring
-  bitmaps do: a sorted ``array('H')`` (2 bytes a number) while it holds at most 4,096 numbers,
-  then an 8 KiB bitmap (a bit a number, for dense ranges). Any other number (international, rare)
-  goes into a plain ``set``.
+  its high bits pick a container (at most 6,676 of them), its low 20 bits go into that
+  container, the way roaring bitmaps do: a sorted ``array('I')`` (4 bytes a number) while it
+  holds at most 32,768 numbers, then a 128 KiB bitmap (a bit a number, for dense ranges). Any
+  other number (international, rare) goes into a plain ``set``.
 - ``MessageSet`` keeps a 128-bit BLAKE2b digest of each (number, content), split in two 64-bit
   halves: the first picks a bucket and the sorted position, the second is compared when the first
   matches. Two different messages whose first halves collide are both kept (the second halves
@@ -25,9 +25,9 @@ from typing import Final
 
 __all__ = ["MessageSet", "NumberSet"]
 
-_LOW_BITS: Final = 16
+_LOW_BITS: Final = 20
 _LOW_MASK: Final = (1 << _LOW_BITS) - 1
-_ARRAY_MAX: Final = 4096  # above this a container is smaller as a bitmap (8 KiB)
+_ARRAY_MAX: Final = 32_768  # above this a container is smaller as a bitmap (128 KiB)
 _BITMAP_BYTES: Final = (1 << _LOW_BITS) // 8
 _MAINLAND_LOW: Final = 13_000_000_000
 _MAINLAND_HIGH: Final = 20_000_000_000
@@ -71,7 +71,7 @@ class NumberSet:
         high, low = key >> _LOW_BITS, key & _LOW_MASK
         container = self._containers.get(high)
         if container is None:
-            self._containers[high] = array("H", (low,))
+            self._containers[high] = array("I", (low,))
             return True
         if isinstance(container, bytearray):
             byte, bit = low >> 3, 1 << (low & 7)

@@ -176,6 +176,38 @@ def test_campaign_run_status_with_journal(sim: str, tmp_path: Path) -> None:
     assert (status["accepted"], status["pending"], status["rejected"]) == (60, 0, 1)
 
 
+def test_dry_run_reports_the_intakes_reasons_and_lines(sim: str, tmp_path: Path) -> None:
+    """campaign run --dry-run: split lines counted, refused numbers named with their lines."""
+    numbers = tmp_path / "n.txt"
+    numbers.write_text("13500000100,13500000101,13500000102\n+1 (917) 555-0123\n3800138000\n")
+    dry = m5c(
+        "campaign", "run", "--content", "hi【签名】", "--numbers", str(numbers), "--dry-run",
+        "--json", base=sim,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["messages"] == 3
+    assert report["split_lines"] == 1
+    assert report["rejected"] == {"looks-mainland": 1, "not-mainland-mobile": 1}
+    assert [(r["number"], r["reason"], r["line"]) for r in report["first_rejected"]] == [
+        ("+1 (917) 555-0123", "looks-mainland", 2),
+        ("3800138000", "not-mainland-mobile", 3),
+    ]
+
+
+def test_batch_from_a_csv_lists_refused_rows(sim: str, tmp_path: Path) -> None:
+    """m5c batch reads the CSV through the intake: good rows sent, bad rows in the receipt."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("mobile,content\n13500000200,你好【签名】\n28123456,hi\n", encoding="utf-8")
+    done = m5c("batch", str(rows), "--json", base=sim)
+    assert done.returncode == 0, done.stderr
+    receipt = json.loads(done.stdout)
+    assert receipt["accepted"] == ["13500000200"]
+    assert [(r["number"], r["reason"], r["line"]) for r in receipt["rejected"]] == [
+        ("28123456", "not-mainland-mobile", 3)
+    ]
+
+
 TOKEN = "t0ken-for-the-cli-test"
 
 
