@@ -214,7 +214,7 @@ class EngineConfig:
         unavailable_timeout: seconds of every node failing before the campaign stops.
         linger: seconds ``submit()`` waits to coalesce same-content sends into one packet.
         format: the send format of every request.
-        dedupe: drop repeated numbers of a campaign (exact, in memory: about 60 bytes a number).
+        dedupe: drop repeated numbers of a campaign (exact and compact: a few bytes a number).
         max_pending_messages: messages queued or in flight at most; bounds memory whatever the
             campaign's size (a packet above it still goes, alone).
     """
