@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 import anyio
 
@@ -47,7 +45,6 @@ from ..protocol import BatchItem, EndpointName
 from ._hooks import HookSet
 from ._model import (
     EngineConfig,
-    EngineStats,
     OutcomeKind,
     Packet,
     PacketOutcome,
@@ -56,65 +53,12 @@ from ._model import (
 )
 from ._pacer import Pacer
 from ._reconcile import reconcile
+from ._state import BACKOFF, DONE, THROTTLED, Backoff, Done, Resend, RunState, Step
 
-__all__ = ["Backoff", "Deliverer", "Done", "Resend", "RunState", "Step", "Throttled"]
+__all__ = ["Deliverer"]
 
 log = logging.getLogger("m5c_async.engine")
 Emit = Callable[[PacketOutcome], Awaitable[None]]
-
-
-@dataclass(slots=True, eq=False, kw_only=True)
-class RunState:
-    """The state of one run: what it sends with, whether it stops, and its statistics."""
-
-    name: str
-    stats: EngineStats
-    at: datetime | None = None
-    ext: str | None = None
-    #: Awaited right before each request leaves (the journal marks the packet in flight).
-    before_send: Callable[[Packet], Awaitable[None]] | None = None
-    stopping: bool = False
-    stopped_by: M5CError | None = None
-    unavailable_since: float | None = None
-    pacer_failures_before: int = 0
-
-    def stop(self, reason: M5CError | None = None) -> None:
-        """Send nothing new in this run; the first fatal reason is kept."""
-        self.stopping = True
-        if reason is not None and self.stopped_by is None:
-            self.stopped_by = reason
-            log.error("run %s stopping: %s", self.name, reason.message)
-
-
-# --- what to do after one request: a typed union ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """The packet reached its outcome(s)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resend:
-    """Send ``packet`` (what is left of the original) again at once."""
-
-    packet: Packet
-
-
-@dataclass(frozen=True, slots=True)
-class Throttled:
-    """Refused for speed: pass the pacer's gate again, then resend."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """No node could take it: sleep (doubling each time), then try again."""
-
-
-Step = Done | Resend | Throttled | Backoff
-_DONE = Done()
-_THROTTLED = Throttled()
-_BACKOFF = Backoff()
 
 
 class Deliverer:
@@ -227,7 +171,7 @@ class Deliverer:
                     sent_at=receipt.sent_at,
                 )
             )
-            return _DONE
+            return DONE
         stats.in_flight -= 1
         if hooks.request_end:
             hooks.request_end(self._event(packet, attempts, err.verdict, err, began))
@@ -248,20 +192,20 @@ class Deliverer:
                 self.hooks.throttle(rate)
             if self.hooks.rate_change:
                 self.hooks.rate_change(rate)
-            return _THROTTLED
+            return THROTTLED
         if verdict is Verdict.UNSAFE:
             if isinstance(err, AmbiguousOutcomeError):
                 return await self._reconcile(packet, run, err, emit, attempts)
             await self._emit_end(packet, run, emit, attempts, OutcomeKind.AMBIGUOUS, err)
-            return _DONE
+            return DONE
         if verdict is Verdict.SAFE:
             return await self._unavailable(packet, run, err, emit, attempts)
         if verdict is Verdict.FATAL:
             run.stop(err)
             await self._emit_pending(packet, run, emit, attempts, err)
-            return _DONE
+            return DONE
         await self._emit_end(packet, run, emit, attempts, OutcomeKind.FAILED, err)
-        return _DONE
+        return DONE
 
     async def _send(self, packet: Packet, run: RunState) -> SendReceipt:
         if packet.shared:
@@ -305,9 +249,9 @@ class Deliverer:
         if now - run.unavailable_since >= self.config.unavailable_timeout:
             run.stop(err)
             await self._emit_pending(packet, run, emit, attempts, err)
-            return _DONE
+            return DONE
         run.stats.retried += len(packet)
-        return _BACKOFF
+        return BACKOFF
 
     async def _reconcile(
         self,
@@ -341,7 +285,7 @@ class Deliverer:
             )
         if matches is None:
             await self._emit_end(packet, run, emit, attempts, OutcomeKind.AMBIGUOUS, err)
-            return _DONE
+            return DONE
         by_msgid: dict[str, list[str]] = {}
         for (number, _), msgid in matches.found.items():
             by_msgid.setdefault(msgid, []).append(number)
@@ -362,7 +306,7 @@ class Deliverer:
             )
         missing = [(n, c) for n, c in packet.pairs() if (n, c) not in matches.found]
         if not missing:
-            return _DONE
+            return DONE
         stats.retried += len(missing)
         log.info("reconciled packet %d: %d numbers not found, resending", packet.id, len(missing))
         left = tuple(n for n, _ in missing)

@@ -13,7 +13,6 @@ profile allows.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import (
@@ -25,19 +24,18 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing, asynccontextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
-from .._exceptions import EngineStoppedError, InvalidParameterError, M5CError, UnexpectedError
+from .._exceptions import InvalidParameterError, UnexpectedError
 from ..client import AsyncClient, SendReceipt
-from ..protocol import PROFILES, check_content, normalize
-from ._delivery import Deliverer, RunState
+from ..protocol import PROFILES, check_content
+from ._delivery import Deliverer
 from ._guard import FrequencyGuard
 from ._hooks import HookSet
 from ._intake import Intake
@@ -53,84 +51,14 @@ from ._model import (
     PacketOutcome,
 )
 from ._pacer import LocalPacer, Pacer
+from ._pipeline import Budget, CampaignRun, PacketQueue
+from ._service import SubmitService
+from ._state import RunState
 
 __all__ = ["CampaignRun", "SendEngine"]
 
 log = logging.getLogger("m5c_async.engine")
 _REJECT_BATCH = 1000
-
-
-@dataclass(slots=True)
-class CampaignRun:
-    """A running campaign: iterate ``outcomes``; ``result`` is set when it ends."""
-
-    outcomes: MemoryObjectReceiveStream[PacketOutcome] | None
-    result: CampaignResult | None = None
-
-
-class _PacketQueue:
-    """The bounded queue between the producer and the workers.
-
-    An ``asyncio.Queue`` rather than an anyio memory stream: at thousands of packets a second
-    the streams' checkpoints cost about a quarter of the engine's CPU. Closing it wakes every
-    worker with a sentinel after the packets already queued.
-    """
-
-    def __init__(self, size: int, consumers: int) -> None:
-        self._queue: asyncio.Queue[Packet | None] = asyncio.Queue(size)
-        self._consumers = consumers
-        self._closed = False
-
-    async def send(self, packet: Packet) -> None:
-        await self._queue.put(packet)
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            for _ in range(self._consumers):
-                await self._queue.put(None)
-
-    async def __aenter__(self) -> _PacketQueue:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def __aiter__(self) -> AsyncIterator[Packet]:
-        while True:
-            packet = await self._queue.get()
-            if packet is None:
-                return
-            yield packet
-            del packet  # not kept alive while this consumer waits for the next one
-
-
-class _Budget:
-    """Messages admitted into the pipeline (queued or in flight), so memory has a ceiling that
-    does not depend on the campaign's size or the packet size. One producer waits on it."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._changed = anyio.Event()
-
-    async def acquire(self, n: int) -> None:
-        # A packet larger than the whole budget is still admitted once the pipeline is empty.
-        while self.used and self.used + n > self.limit:
-            await self._changed.wait()
-        self.used += n
-
-    def release(self, n: int) -> None:
-        self.used -= n
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
-
-
-@dataclass(slots=True)
-class _Waiter:
-    event: anyio.Event = field(default_factory=anyio.Event)
-    receipt: SendReceipt | None = None
-    error: M5CError | None = None
 
 
 class SendEngine:
@@ -182,13 +110,9 @@ class SendEngine:
         )
         self._latest = RunState(name="none", stats=EngineStats(pacing_rate=self.pacer.rate))
         self._runs: set[RunState] = set()
-        self._service: RunState | None = None
         self._packet_ids = 0
-        self._budget = _Budget(self.config.max_pending_messages)
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._queue: _PacketQueue | None = None
-        self._waiters: dict[int, dict[str, list[_Waiter]]] = {}
-        self._lingering: dict[str, list[tuple[str, _Waiter]]] = {}
+        self._budget = Budget(self.config.max_pending_messages)
+        self._service: SubmitService | None = None
 
     @property
     def stats(self) -> EngineStats:
@@ -239,7 +163,7 @@ class SendEngine:
         state = self._start_run(name, at=at, ext=ext, before_send=before_send)
 
         async def produce(
-            queue: _PacketQueue,
+            queue: PacketQueue,
             emit: Callable[[PacketOutcome], Awaitable[None]],
         ) -> None:
             async with queue:
@@ -297,7 +221,7 @@ class SendEngine:
         state = self._start_run(campaign.name, at=campaign.at, ext=campaign.ext)
 
         async def produce(
-            queue: _PacketQueue,
+            queue: PacketQueue,
             emit: Callable[[PacketOutcome], Awaitable[None]],
         ) -> None:
             await self._produce(campaign, queue, emit, state)
@@ -307,7 +231,7 @@ class SendEngine:
     async def _pipeline(
         self,
         produce: Callable[
-            [_PacketQueue, Callable[[PacketOutcome], Awaitable[None]]],
+            [PacketQueue, Callable[[PacketOutcome], Awaitable[None]]],
             Coroutine[Any, Any, None],
         ],
         outcomes: MemoryObjectSendStream[PacketOutcome] | None,
@@ -325,7 +249,7 @@ class SendEngine:
                 with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await outcomes.send(outcome)
 
-        queue = _PacketQueue(self.config.queue_size, self.concurrency)
+        queue = PacketQueue(self.config.queue_size, self.concurrency)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce, queue, emit)
@@ -346,7 +270,7 @@ class SendEngine:
 
     async def _work(
         self,
-        queue: _PacketQueue,
+        queue: PacketQueue,
         emit: Callable[[PacketOutcome], Awaitable[None]],
         state: RunState,
     ) -> None:
@@ -381,7 +305,7 @@ class SendEngine:
     async def _produce(
         self,
         campaign: Campaign,
-        queue: _PacketQueue,
+        queue: PacketQueue,
         emit: Callable[[PacketOutcome], Awaitable[None]],
         state: RunState,
     ) -> None:
@@ -411,7 +335,7 @@ class SendEngine:
 
     async def _enqueue(
         self,
-        queue: _PacketQueue,
+        queue: PacketQueue,
         numbers: tuple[str, ...],
         contents: tuple[str, ...],
         state: RunState,
@@ -420,7 +344,7 @@ class SendEngine:
         await self._admit(queue, packet, state)
         return packet
 
-    async def _admit(self, queue: _PacketQueue, packet: Packet, state: RunState) -> None:
+    async def _admit(self, queue: PacketQueue, packet: Packet, state: RunState) -> None:
         """Let a packet into the pipeline: within the message budget, counted, queued."""
         await self._budget.acquire(len(packet))
         state.stats.submitted += len(packet)
@@ -456,11 +380,8 @@ class SendEngine:
     # --- the long-lived engine of a web app -----------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._service = service = self._start_run("submit")
-        self._tg = await anyio.create_task_group().__aenter__()
-        self._queue = _PacketQueue(self.config.queue_size, self.concurrency)
-        for _ in range(self.concurrency):
-            self._tg.start_soon(self._work, self._queue, self._resolve, service)
+        self._service = SubmitService(self)
+        await self._service.start()
         return self
 
     async def __aexit__(
@@ -469,35 +390,8 @@ class SendEngine:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._tg is not None
-        assert self._queue is not None
-        try:
-            for content in list(self._lingering):
-                await self._flush(content)
-            await self._queue.aclose()
-        finally:
-            tg, self._tg = self._tg, None
-            try:
-                await tg.__aexit__(exc_type, exc, tb)
-            finally:
-                self._release_waiters()
-
-    def _release_waiters(self) -> None:
-        """Whatever ended the service, no ``submit()`` caller waits forever: each one still
-        waiting gets ``EngineStoppedError`` (a library error, never a cancellation)."""
-        service = self._service
-        if service is not None:
-            service.stop()
-            self._runs.discard(service)
-        cause = service.stopped_by if service is not None else None
-        waiting = [w for by in self._waiters.values() for ws in by.values() for w in ws]
-        waiting += [w for pending in self._lingering.values() for _, w in pending]
-        self._waiters.clear()
-        self._lingering.clear()
-        for waiter in waiting:
-            if not waiter.event.is_set():
-                waiter.error = EngineStoppedError(cause)
-                waiter.event.set()
+        assert self._service is not None
+        await self._service.close(exc_type, exc, tb)
 
     async def submit(self, mobile: str, content: str) -> SendReceipt:
         """Send one message from a request handler; returns when the platform answered.
@@ -507,69 +401,11 @@ class SendEngine:
         Raises:
             InvalidRequestError: a bad number or content.
             FrequencyLimitError: the per-number guard refused it.
-            EngineStoppedError: the engine stopped (e.g. a fatal account error) before sending.
+            EngineStoppedError: the engine stopped (e.g. a fatal account error) before sending,
+                or the service ended while this message waited.
             ProviderError: the platform refused the request for good.
+            AmbiguousOutcomeError, UnexpectedError: the outcome could not be known.
         """
-        service = self._service
-        if self._tg is None or self._queue is None or service is None:
+        if self._service is None or not self._service.running:
             raise InvalidParameterError("start the engine first: async with SendEngine(...)")
-        if service.stopping:
-            raise EngineStoppedError(service.stopped_by)
-        number = normalize(mobile)
-        check_content(content, self.client.encoding)
-        if self.guard is not None:
-            self.guard.check(number)
-        waiter = _Waiter()
-        pending = self._lingering.setdefault(content, [])
-        pending.append((number, waiter))
-        if len(pending) == 1:
-            self._tg.start_soon(self._linger, content)
-        elif len({n for n, _ in pending}) >= self.packet_size:
-            await self._flush(content)
-        await waiter.event.wait()
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.receipt is not None
-        return waiter.receipt
-
-    async def _linger(self, content: str) -> None:
-        await anyio.sleep(self.config.linger)
-        await self._flush(content)
-
-    async def _flush(self, content: str) -> None:
-        pending = self._lingering.pop(content, None)
-        if not pending or self._queue is None:
-            return
-        by_number: dict[str, list[_Waiter]] = {}
-        for number, waiter in pending:
-            by_number.setdefault(number, []).append(waiter)
-        numbers = list(by_number)
-        packet = Packet(self._next_id(), tuple(numbers), (content,))
-        self._waiters[packet.id] = by_number
-        assert self._service is not None
-        await self._admit(self._queue, packet, self._service)
-
-    async def _resolve(self, outcome: PacketOutcome) -> None:
-        if self._hooks.outcome is not None:
-            self._hooks.outcome(outcome)
-        waiters = self._waiters.get(outcome.packet_id)
-        if waiters is None:
-            return
-        for number in outcome.numbers:
-            for waiter in waiters.pop(number, ()):
-                if outcome.kind is OutcomeKind.ACCEPTED and outcome.msgid is not None:
-                    waiter.receipt = SendReceipt(
-                        msgid=outcome.msgid,
-                        accepted=(number,),
-                        rejected=(),
-                        node=outcome.node or "",
-                        format=self.config.format,
-                        sent_at=outcome.sent_at if outcome.sent_at is not None else time.time(),
-                    )
-                elif outcome.kind is OutcomeKind.PENDING:
-                    waiter.error = EngineStoppedError(outcome.error)
-                else:
-                    waiter.error = outcome.error or EngineStoppedError(None)
-                waiter.event.set()
-        if not waiters:
-            del self._waiters[outcome.packet_id]
+        return await self._service.submit(mobile, content)
