@@ -52,25 +52,28 @@ def pacer(url: str, key: str, **kw: float) -> RedisPacer:
 
 
 async def test_two_pacers_share_one_rate(redis_url: str) -> None:
-    """Two processes' worth of pacers on one key admit the shared rate, not twice it."""
+    """Two processes' worth of pacers on one key admit the shared rate, not twice it.
+
+    The property is an upper bound on the rate, so it holds however loaded the machine is: 120
+    admissions through two pacers at 200/s take at least the 119 intervals one shared rate
+    allows; two pacers each at 200/s would be done in about half that.
+    """
     a, b = pacer(redis_url, "t1"), pacer(redis_url, "t1")
-    admitted = 0
-    start = anyio.current_time()
+    admitted: list[float] = []
 
     async def user(p: RedisPacer) -> None:
-        nonlocal admitted
-        while True:
+        while len(admitted) < 120:
             await p.acquire(1)
-            if anyio.current_time() - start >= 1.0:
-                return
-            admitted += 1
+            admitted.append(anyio.current_time())
 
-    async with anyio.create_task_group() as tg:
-        for p in (a, b, a, b):
-            tg.start_soon(user, p)
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for p in (a, b, a, b):
+                tg.start_soon(user, p)
     await a.aclose()
     await b.aclose()
-    assert 200 * 0.9 <= admitted <= 200 * 0.99 + 2
+    first_120 = sorted(admitted)[:120]
+    assert first_120[-1] - first_120[0] >= 119 / 200 * 0.95
 
 
 async def test_big_packet_is_booked_then_paid_for(redis_url: str) -> None:
