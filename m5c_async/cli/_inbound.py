@@ -30,6 +30,8 @@ from ..protocol import PushBatch, PushFormat
 __all__ = ["add_pull_options", "add_receive_commands", "pull_and_show", "quarantine", "webhook"]
 
 EXIT_USAGE = 2
+#: A pull stored and printed what parsed, and quarantined (kept) records that did not.
+EXIT_QUARANTINED = 9
 
 
 class UsageError(Exception):
@@ -76,25 +78,36 @@ def _line(value: Any) -> str:
 
 
 async def pull_and_show(args: argparse.Namespace, sms: Any, show: Any) -> int:
-    """Pull reports or replies, store them (journal or file), then print them."""
+    """Pull reports or replies, store them (journal or file), then print them.
+
+    The pull is read record by record: a record that does not parse is stored as quarantined
+    (journal) or written as a ``quarantine`` line (file) with its raw text, and the command
+    exits with EXIT_QUARANTINED after printing the rest.
+    """
     consuming = not (args.command == "replies" and getattr(args, "debug", False))
     if consuming and args.journal is None and args.out is None:
         raise UsageError(
             f"{args.command} consumes what it pulls: give --journal FILE.db or --out FILE.jsonl"
         )
-    rows: list[Any] = await (
-        sms.reports() if args.command == "reports" else sms.replies(args.debug)
+    batch: PushBatch[Any] = await (
+        sms.pull_reports() if args.command == "reports" else sms.pull_replies(args.debug)
     )
-    if args.journal is not None and rows:
+    if args.journal is not None and batch.received:
         from ..journal import Journal
 
         async with Journal(args.journal) as journal:
-            store = journal.store_reports if args.command == "reports" else journal.store_replies
-            await store(rows, via="pull")
-    if args.out is not None and rows:
-        _append(args.out, [{"kind": args.command[:-1], **_as_dict(r)} for r in rows])
-    show(rows)
-    return 0
+            await journal.store_push(batch, via="pull")
+    if args.out is not None and batch.received:
+        lines = [{"kind": args.command[:-1], **_as_dict(r)} for r in batch.records]
+        lines += [{**_as_dict(q), "kind": "quarantine"} for q in batch.quarantined]
+        _append(args.out, lines)
+    show(list(batch.records))
+    for q in batch.quarantined:
+        sys.stderr.write(
+            f"quarantined a pulled {q.kind} record ({q.reason}): kept in "
+            f"{args.journal or args.out}\n"
+        )
+    return EXIT_QUARANTINED if batch.quarantined else 0
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

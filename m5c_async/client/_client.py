@@ -53,6 +53,7 @@ from ..protocol import (
     Encoding,
     EndpointName,
     InboundReply,
+    PushBatch,
     Recipients,
     RejectReason,
     RequestSpec,
@@ -88,6 +89,8 @@ from ..protocol import (
     parse_send,
     parse_soap_send,
     read_number,
+    read_reply_pull,
+    read_report_pull,
     split_numbers,
 )
 from ._breaker import BreakerConfig, CircuitBreaker
@@ -409,6 +412,12 @@ class AsyncClient:
         """Pull pending delivery reports (§6.1.2). The platform forgets what it returns."""
         return await self._query(build_reports(self._creds, method=self.method), parse_reports)
 
+    async def pull_reports(self) -> PushBatch[DeliveryReport]:
+        """Pull pending delivery reports, record by record: what does not parse is quarantined
+        (with its raw text) instead of failing the pull, because the platform forgets what it
+        returned. The journal's pull loop and ``m5c reports`` store both parts."""
+        return await self._query(build_reports(self._creds, method=self.method), read_report_pull)
+
     async def reports_for(
         self, mobiles: Iterable[str], start: datetime, end: datetime
     ) -> list[DeliveryReport]:
@@ -421,6 +430,11 @@ class AsyncClient:
         """Pull handset replies (§8.1); consumed unless ``debug``."""
         spec = build_replies(self._creds, debug=debug, encoding=self.encoding, method=self.method)
         return await self._query(spec, lambda t: parse_replies(t, self.encoding))
+
+    async def pull_replies(self, debug: bool = False) -> PushBatch[InboundReply]:
+        """Pull handset replies record by record (``pull_reports``); consumed unless ``debug``."""
+        spec = build_replies(self._creds, debug=debug, encoding=self.encoding, method=self.method)
+        return await self._query(spec, lambda t: read_reply_pull(t, self.encoding))
 
     async def replies_between(
         self, start: datetime, end: datetime, mobiles: Iterable[str] | None = None

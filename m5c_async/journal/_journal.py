@@ -513,15 +513,19 @@ class Journal:
         )
         return counts.new
 
-    async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> InboundCounts:
+    async def store_push(
+        self, batch: PushBatch[Any], *, peer: str | None = None, via: str = "push"
+    ) -> InboundCounts:
         """Store a push's records and its quarantined parts in one committed transaction.
 
-        This is the webhook receiver's ``sink``: it answers ``success`` once this returned.
+        This is the webhook receiver's ``sink``: it answers ``success`` once this returned. A
+        pull read record by record (``AsyncClient.pull_reports``) is stored the same way with
+        ``via="pull"``.
         """
         now = self.clock()
         return await self.store.run(
             lambda conn: write_push(
-                conn, batch, received=now, via="push", peer=peer, window=self.retry_window
+                conn, batch, received=now, via=via, peer=peer, window=self.retry_window
             )
         )
 

@@ -9,24 +9,24 @@ one-shot pull; the repeatable queries (``reports_for``, ``replies_between``) are
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
 from .._exceptions import M5CError
 from ..client import AsyncClient
+from ..protocol import PushBatch
 from ._journal import Journal
 
 __all__ = ["pull_replies", "pull_reports"]
 
 log = logging.getLogger("m5c_async.journal")
-T = TypeVar("T")
 
 
 async def _pull(
-    fetch: Callable[[], Awaitable[Sequence[T]]],
-    store: Callable[[Sequence[T]], Awaitable[int]],
+    fetch: Callable[[], Awaitable[PushBatch[Any]]],
+    journal: Journal,
     what: str,
     interval: float,
     sleep: Callable[[float], Awaitable[None]],
@@ -36,29 +36,20 @@ async def _pull(
             batch = await fetch()
         except M5CError as exc:
             log.warning("%s pull failed: %s", what, exc.message)
-            batch = []
-        if batch:
-            await _keep(batch, store, what, interval, sleep)
-            continue
-        await sleep(interval)
-
-
-async def _keep(
-    batch: Sequence[T],
-    store: Callable[[Sequence[T]], Awaitable[int]],
-    what: str,
-    interval: float,
-    sleep: Callable[[float], Awaitable[None]],
-) -> None:
-    # The platform has forgotten this batch: storing it is retried (cancellable) until it holds,
-    # and nothing more is pulled meanwhile.
-    while True:
-        try:
-            await store(batch)
-            return
-        except Exception as exc:  # a failed journal write: the batch exists only here
-            log.error("storing %d pulled %ss failed (%s); retrying", len(batch), what, exc)
             await sleep(interval)
+            continue
+        if not batch.received:
+            await sleep(interval)
+            continue
+        # The platform has forgotten this batch: storing it (records and quarantined parts) is
+        # retried, cancellably, until it holds, and nothing more is pulled meanwhile.
+        while True:
+            try:
+                await journal.store_push(batch, via="pull")
+                break
+            except Exception as exc:  # a failed journal write: the batch exists only here
+                log.error("storing %d pulled %ss failed (%s); retrying", batch.received, what, exc)
+                await sleep(interval)
 
 
 async def pull_reports(
@@ -69,7 +60,7 @@ async def pull_reports(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> None:
     """Pull delivery reports into the journal until cancelled; wait ``interval`` when none."""
-    await _pull(client.reports, journal.store_reports, "report", interval, sleep)
+    await _pull(client.pull_reports, journal, "report", interval, sleep)
 
 
 async def pull_replies(
@@ -80,4 +71,4 @@ async def pull_replies(
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> None:
     """Pull handset replies into the journal until cancelled."""
-    await _pull(client.replies, journal.store_replies, "reply", interval, sleep)
+    await _pull(client.pull_replies, journal, "reply", interval, sleep)

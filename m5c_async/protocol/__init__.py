@@ -93,7 +93,9 @@ from ._push import (
     parse_reply_push,
     parse_report_push,
     read_push,
+    read_reply_pull,
     read_reply_push,
+    read_report_pull,
     read_report_push,
 )
 from ._push_format import encode_push_data, format_reply_push, format_report_push
@@ -223,7 +225,9 @@ __all__ = [
     "raise_for_error",
     "read_number",
     "read_push",
+    "read_reply_pull",
     "read_reply_push",
+    "read_report_pull",
     "read_report_push",
     "record_window",
     "report_status",

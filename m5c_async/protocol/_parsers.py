@@ -178,6 +178,29 @@ def _each(what: str, text: str, parts: list[str], build: Callable[[str], T]) -> 
         _bad(what, text)
 
 
+#: What one record's parser raises for a record it cannot read.
+RECORD_ERRORS: Final = (ValueError, IndexError, InvalidOperation, OverflowError)
+
+
+def report_pull_records(text: str) -> list[str]:
+    """The records of a report pull (§6.1.5): ``[]`` for ``no record``.
+
+    Raises:
+        ProviderError: an ``error:...`` reply.
+        ReplyFormatError: an empty body (a report pull always answers ``no record`` or records).
+    """
+    return _records(raise_for_error(text), lambda b: b.split(";"), "report", empty_is_none=False)
+
+
+def reply_pull_records(text: str) -> list[str]:
+    """The records of a reply pull (§8.3), separated by ``;`` or ``|||``.
+
+    Raises:
+        ProviderError: an ``error:...`` reply.
+    """
+    return _records(raise_for_error(text), lambda b: re.split(r"\|\|\||;", b), "reply")
+
+
 def parse_send(text: str, *, node: str | None = None, endpoint: str | None = None) -> str:
     """Parse a send reply (§3.1.2) and return the msgid.
 
@@ -268,7 +291,8 @@ def parse_billing(text: str) -> list[BillingEntry]:
     return _each("billing", text, blocks, _parse_billing_block)
 
 
-def _parse_report(part: str) -> DeliveryReport:
+def parse_report_record(part: str) -> DeliveryReport:
+    """One pulled report record: 4, 5 or 6 comma-separated fields (§6.1.5–6.1.6)."""
     fields = [f.strip() for f in part.split(",")]
     ext: str | None = None
     report_id: str | None = None
@@ -299,12 +323,11 @@ def _parse_report(part: str) -> DeliveryReport:
 
 def parse_reports(text: str) -> list[DeliveryReport]:
     """Parse a report pull (§6.1.5–6.1.6): ``no record`` or 4-, 5- or 6-field records."""
-    body = raise_for_error(text)
-    parts = _records(body, lambda b: b.split(";"), "report", empty_is_none=False)
-    return _each("report", text, parts, _parse_report)
+    return _each("report", text, report_pull_records(text), parse_report_record)
 
 
-def _parse_reply(part: str, encoding: Encoding) -> InboundReply:
+def parse_reply_record(part: str, encoding: Encoding) -> InboundReply:
+    """One pulled reply record: 4 or 5 comma-separated fields (§8.3)."""
     fields = [f.strip() for f in part.split(",")]
     ext: str | None = None
     if len(fields) == 5:
@@ -329,9 +352,7 @@ def _parse_reply(part: str, encoding: Encoding) -> InboundReply:
 
 def parse_replies(text: str, encoding: Encoding = Encoding.UTF8) -> list[InboundReply]:
     """Parse a reply pull (§8.3): records separated by ``;`` or ``|||``."""
-    body = raise_for_error(text)
-    parts = _records(body, lambda b: re.split(r"\|\|\||;", b), "reply")
-    return _each("reply", text, parts, lambda p: _parse_reply(p, encoding))
+    return _each("reply", text, reply_pull_records(text), lambda p: parse_reply_record(p, encoding))
 
 
 def parse_blacklist_check(text: str) -> BlacklistStatus:

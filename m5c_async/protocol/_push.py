@@ -41,8 +41,16 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from .._exceptions import PushFormatError
+from ._encoders import Encoding
 from ._models import SHANGHAI, DeliveryReport, InboundReply
-from ._parsers import report_status
+from ._parsers import (
+    RECORD_ERRORS,
+    parse_reply_record,
+    parse_report_record,
+    reply_pull_records,
+    report_pull_records,
+    report_status,
+)
 
 __all__ = [
     "MAX_RECORDS_PER_PUSH",
@@ -55,7 +63,9 @@ __all__ = [
     "parse_reply_push",
     "parse_report_push",
     "read_push",
+    "read_reply_pull",
     "read_reply_push",
+    "read_report_pull",
     "read_report_push",
 ]
 
@@ -382,6 +392,59 @@ def read_reply_push(
 ) -> PushBatch[InboundReply]:
     """Read a pushed batch of handset replies (§9.1); see ``read_push``."""
     return read_push(PushKind.REPLY, data, fmt, max_records=max_records)
+
+
+def _read_pull(
+    kind: PushKind, text: str, parts: list[str], build: Callable[[str], R]
+) -> PushBatch[R]:
+    records: list[R] = []
+    positions: list[int] = []
+    held: list[Quarantined] = []
+    for index, part in enumerate(parts):
+        try:
+            records.append(build(part))
+            positions.append(index)
+        except RECORD_ERRORS as exc:
+            held.append(
+                Quarantined(
+                    kind=kind,
+                    raw=part,
+                    reason=f"pulled {kind}: {exc}",
+                    format=PushFormat.STRING,
+                    records=1,
+                    position=index,
+                )
+            )
+    return PushBatch(
+        kind=kind,
+        format=PushFormat.STRING,
+        records=tuple(records),
+        quarantined=tuple(held),
+        digest=_digest(text),
+        positions=tuple(positions),
+    )
+
+
+def read_report_pull(text: str) -> PushBatch[DeliveryReport]:
+    """Read a report pull (§6.1.5) record by record, like a push: a record that does not parse is
+    quarantined with its raw text, because the platform forgets what a pull returned.
+
+    Raises:
+        ProviderError: an ``error:...`` reply (nothing was consumed).
+        ReplyFormatError: an empty body.
+    """
+    return _read_pull(PushKind.REPORT, text, report_pull_records(text), parse_report_record)
+
+
+def read_reply_pull(text: str, encoding: Encoding = Encoding.UTF8) -> PushBatch[InboundReply]:
+    """Read a reply pull (§8.3) record by record; see ``read_report_pull``.
+
+    Raises:
+        ProviderError: an ``error:...`` reply (nothing was consumed).
+    """
+    return _read_pull(
+        PushKind.REPLY, text, reply_pull_records(text), lambda p: parse_reply_record(p, encoding)
+    )
 
 
 def _strict(batch: PushBatch[R]) -> list[R]:

@@ -407,3 +407,59 @@ def test_webhook_serve_stops_on_ctrl_c_within_two_seconds(tmp_path: Path) -> Non
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+@pytest.fixture
+def garbled_pull() -> Iterator[str]:
+    """A loopback node (not ours: a bare socket server) that answers every request with a pull
+    reply holding two good records around one the parser cannot read."""
+    import socketserver
+    import threading
+
+    body = (
+        b"1,13800000000,DELIVRD,2016-05-10 22:51:22;garbled-record;"
+        b"2,13800000001,UNDELIV,2016-05-10 22:51:23"
+    )
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            length = 0
+            while (line := self.rfile.readline(65536)) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            self.rfile.read(length)
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            self.wfile.write(head.encode() + body)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def test_a_pulled_record_that_does_not_parse_is_kept(garbled_pull: str, tmp_path: Path) -> None:
+    """A one-shot pull consumes on the platform: the good records are stored and printed, the
+    garbled one is kept with its raw text (journal quarantine or a file line), exit 9."""
+    journal = tmp_path / "pull.db"
+    done = m5c("reports", "--journal", str(journal), "--json", base=garbled_pull)
+    assert done.returncode == 9, done.stderr
+    assert [r["mobile"] for r in json.loads(done.stdout)] == ["13800000000", "13800000001"]
+    assert "quarantined a pulled report record" in done.stderr
+    with sqlite3.connect(journal) as conn:
+        assert conn.execute("SELECT COUNT(*), MIN(via) FROM report_log").fetchone() == (2, "pull")
+        assert conn.execute("SELECT raw, via FROM quarantine").fetchall() == [
+            ("garbled-record", "pull")
+        ]
+    listed = m5c("quarantine", "list", "--journal", str(journal), "--json")
+    assert json.loads(listed.stdout.splitlines()[0])["raw"] == "garbled-record"
+    out = tmp_path / "pull.jsonl"
+    again = m5c("reports", "--out", str(out), "--json", base=garbled_pull)
+    assert again.returncode == 9, again.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["report", "report", "quarantine"]
+    assert lines[2]["raw"] == "garbled-record"

@@ -10,7 +10,13 @@ import pytest
 
 from m5c_async.engine import Campaign, OutcomeKind, PacketOutcome
 from m5c_async.journal import Journal
-from m5c_async.protocol import DeliveryReport, InboundReply, read_reply_push, read_report_push
+from m5c_async.protocol import (
+    DeliveryReport,
+    InboundReply,
+    PushBatch,
+    read_reply_push,
+    read_report_push,
+)
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -147,28 +153,29 @@ async def test_a_journal_of_the_first_schema_opens_and_keeps_its_rows(tmp_path: 
 async def test_a_pulled_batch_whose_write_fails_is_written_again(tmp_path: Path) -> None:
     """The platform forgot the batch: the pull loop retries the store, pulling nothing more."""
     from m5c_async.journal import pull_reports
+    from m5c_async.protocol import read_report_pull
 
-    report = DeliveryReport(msgid="1", mobile="13800000000", status="DELIVRD", at=AT)
     pulls = 0
 
     class Client:
-        async def reports(self) -> list[DeliveryReport]:
+        async def pull_reports(self) -> PushBatch[DeliveryReport]:
             nonlocal pulls
             pulls += 1
-            return [report] if pulls == 1 else []
+            text = "1,13800000000,DELIVRD,2016-05-10 22:51:22" if pulls == 1 else "no record"
+            return read_report_pull(text)
 
     async with Journal(tmp_path / "p.db") as journal:
-        real = journal.store_reports
+        real = journal.store_push
         failures = 2
 
-        async def flaky(batch: list[DeliveryReport], **kw: object) -> int:
+        async def flaky(batch: PushBatch[DeliveryReport], **kw: str) -> object:
             nonlocal failures
             if failures:
                 failures -= 1
                 raise sqlite3.OperationalError("disk I/O error")
-            return await real(batch)
+            return await real(batch, **kw)
 
-        journal.store_reports = flaky  # type: ignore[method-assign]
+        journal.store_push = flaky  # type: ignore[method-assign,assignment]
         naps = 0
 
         class Stop(Exception):
@@ -184,7 +191,7 @@ async def test_a_pulled_batch_whose_write_fails_is_written_again(tmp_path: Path)
             await pull_reports(Client(), journal, sleep=sleep)  # type: ignore[arg-type]
         assert (pulls, failures) == (2, 0)
     with sqlite3.connect(tmp_path / "p.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM report_log").fetchone() == (1,)
+        assert conn.execute("SELECT COUNT(*), MIN(via) FROM report_log").fetchone() == (1, "pull")
 
 
 async def test_a_reply_both_pulled_and_pushed_is_one_reply(tmp_path: Path) -> None:

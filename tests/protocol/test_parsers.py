@@ -10,6 +10,7 @@ import pytest
 from m5c_async import (
     AuthenticationError,
     BlacklistOperationError,
+    ProviderError,
     ReplyFormatError,
     ThrottledError,
     UnknownProviderError,
@@ -283,3 +284,34 @@ def test_blacklist_replies_may_come_in_gbk() -> None:
     assert parse_blacklist_check(text).description == "用户投诉"
     with pytest.raises(ReplyFormatError, match="UTF-8"):
         decode_reply("余额".encode("gbk"), build_balance(creds))
+
+
+def test_pulls_read_record_by_record_keep_what_does_not_parse() -> None:
+    """A one-shot pull consumes on the platform: read like a push, each record on its own; the
+    strict parsers and the tolerant readers agree on every document example."""
+    from m5c_async.protocol import PushKind, read_reply_pull, read_report_pull
+
+    for example in (REPORTS_4, REPORTS_5, REPORTS_6, "no record"):
+        batch = read_report_pull(example)
+        assert (list(batch.records), batch.quarantined) == (parse_reports(example), ())
+    for example in (REPLIES_PIPES, REPLIES_SEMI, "no record", ""):
+        batch = read_reply_pull(example)
+        assert (list(batch.records), batch.quarantined) == (parse_replies(example), ())
+    mixed = REPORTS_5 + "garbled;" + REPORTS_5.replace("3456", "3457")
+    batch = read_report_pull(mixed)
+    assert [r.ext for r in batch.records] == ["3456", "3457"]
+    assert batch.positions == (0, 2)
+    [held] = batch.quarantined
+    assert (held.kind, held.raw, held.position, held.records) == (
+        PushKind.REPORT,
+        "garbled",
+        1,
+        1,
+    )
+    assert batch.received == 3
+    replies = read_reply_pull(REPLIES_PIPES + "|||1,2,3")
+    assert (len(replies.records), [q.raw for q in replies.quarantined]) == (2, ["1,2,3"])
+    with pytest.raises(ReplyFormatError):
+        read_report_pull("")  # a report pull always answers records or "no record"
+    with pytest.raises(ProviderError):
+        read_report_pull("error:Missing username")
