@@ -223,7 +223,7 @@ class EngineConfig:
     rate: float | None = None
     concurrency: int | None = None
     packet_size: int | None = None
-    margin: float = 0.01
+    margin: float = 0.008
     tolerance: float = 0.0
     queue_size: int = 64
     batch_size: int = 1

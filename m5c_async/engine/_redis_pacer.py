@@ -86,7 +86,7 @@ class RedisPacer:
         key: str,
         rate: float,
         concurrency: int,
-        margin: float = 0.01,
+        margin: float = 0.008,
         tolerance: float = 0.0,
         early: float = 0.001,
         slack: float = 0.003,
