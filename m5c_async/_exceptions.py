@@ -37,7 +37,8 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── AllNodesFailedError        every node failed (safe when every failure was safe)
     │   └── ReplyTooLargeError         a reply body above the client's limit
     ├── JournalError                   a campaign journal cannot do what was asked (pointless)
-    │   └── CampaignNotFoundError      no such campaign in the journal
+    │   ├── CampaignNotFoundError      no such campaign in the journal
+    │   └── JournalNotFoundError       no journal file where one must already exist
     ├── FrequencyLimitError            the local per-number guard refused a send (pointless now)
     ├── EngineStoppedError             the engine stopped before the message was sent (safe)
     └── UnexpectedError                any other exception met while sending, wrapped (unsafe
@@ -69,6 +70,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidTimeError",
     "JournalError",
+    "JournalNotFoundError",
     "M5CError",
     "MissingParameterError",
     "NodeUnavailableError",
@@ -401,6 +403,18 @@ class CampaignNotFoundError(JournalError):
     def __init__(self, message: str, *, campaign: int | None = None) -> None:
         super().__init__(message)
         self.campaign = campaign
+
+
+class JournalNotFoundError(JournalError):
+    """No journal file at the path given, where a reader needs one (it is never created).
+
+    Attributes:
+        path: the path asked for.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def _mask(number: str) -> str:

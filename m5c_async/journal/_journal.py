@@ -34,7 +34,15 @@ from typing import Any, Self
 
 from .._exceptions import CampaignNotFoundError
 from ..client import AsyncClient
-from ..engine import Campaign, Hooks, Intake, OutcomeKind, Packet, PacketOutcome
+from ..engine import (
+    Campaign,
+    Hooks,
+    Intake,
+    OutcomeKind,
+    Packet,
+    PacketOutcome,
+    RequestEnd,
+)
 from ..protocol import (
     CLOCK_SKEW,
     DeliveryReport,
@@ -400,6 +408,29 @@ class Journal:
 
         self.store.submit(write)
 
+    def record_request(self, event: RequestEnd) -> None:
+        """Log a request that was not accepted, under its packet's campaign (not awaited)."""
+        assert event.verdict is not None
+        row = (
+            self.clock(),
+            event.node,
+            event.endpoint,
+            event.attempt,
+            event.size,
+            event.verdict.value,
+            event.packet_id,
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO request_log"
+                " (campaign, packet, at, node, endpoint, attempt, size, verdict)"
+                " SELECT campaign, id, ?, ?, ?, ?, ?, ? FROM packets WHERE id = ?",
+                row,
+            )
+
+        self.store.submit(write)
+
     # --- resume -----------------------------------------------------------------------------
 
     async def recover(self, campaign_id: int, client: AsyncClient) -> tuple[int, int]:
@@ -602,7 +633,8 @@ class Journal:
 
 
 class JournalHooks(Hooks):
-    """Engine hooks that write every outcome to the journal."""
+    """Engine hooks that write every outcome, and every request that was not accepted, to the
+    journal (the ``request_log`` is what ``m5c dashboard`` draws throttles and errors from)."""
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
@@ -610,3 +642,8 @@ class JournalHooks(Hooks):
     def on_outcome(self, outcome: PacketOutcome) -> None:
         """Record the outcome."""
         self.journal.record(outcome)
+
+    def on_request_end(self, event: RequestEnd) -> None:
+        """Record a request that was not accepted (throttled, failed, lost); not awaited."""
+        if event.verdict is not None:
+            self.journal.record_request(event)

@@ -129,6 +129,18 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 CREATE INDEX IF NOT EXISTS quarantine_key ON quarantine (key, received);
 CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (resolved, id);
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY,
+    campaign INTEGER NOT NULL,
+    packet INTEGER NOT NULL,
+    at REAL NOT NULL,
+    node TEXT,
+    endpoint TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    verdict TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS request_log_campaign ON request_log (campaign, at);
 """
 
 _STOP: Final = object()
