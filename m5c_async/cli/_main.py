@@ -26,12 +26,14 @@ from .._exceptions import (
     AccountError,
     CampaignNotFoundError,
     InvalidRequestError,
+    JournalNotFoundError,
     M5CError,
     ProviderError,
     TransportError,
 )
 from ..client import AsyncClient
 from ..protocol import BatchItem, BusinessType, SendFormat
+from ._dashboard import add_dashboard_command, dashboard
 from ._inbound import (
     UsageError,
     add_pull_options,
@@ -48,6 +50,7 @@ EXIT_USAGE, EXIT_ACCOUNT, EXIT_TRANSPORT, EXIT_PROVIDER, EXIT_OTHER = 2, 3, 4, 5
 _EXITS: tuple[tuple[type[M5CError], int, str], ...] = (
     (InvalidRequestError, EXIT_USAGE, ""),
     (CampaignNotFoundError, EXIT_USAGE, "not found: "),
+    (JournalNotFoundError, EXIT_USAGE, "not found: "),
     (AccountError, EXIT_ACCOUNT, "account error: "),
     (TransportError, EXIT_TRANSPORT, "transport error: "),
     (ProviderError, EXIT_PROVIDER, "platform error: "),
@@ -129,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     add_receive_commands(sub)
+    add_dashboard_command(sub)
 
     from ..simulator import add_arguments
 
@@ -449,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(webhook, args)
         if args.command == "quarantine":
             return _run(quarantine, args)
+        if args.command == "dashboard":
+            return _run(dashboard, args)
         if args.command == "campaign" and args.action == "status":
             return _run(_campaign_status, args)
         return _run(_endpoint, args)

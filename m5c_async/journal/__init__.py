@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ._inbound import RETRY_WINDOW, InboundCounts, QuarantineEntry, ReparseCounts
-from ._journal import CampaignStatus, Journal, JournalHooks, StoredCampaign
+from ._journal import (
+    CampaignStatus,
+    Journal,
+    JournalHooks,
+    StoredCampaign,
+    read_campaign,
+    read_replies,
+    read_status,
+)
 from ._pull import pull_replies, pull_reports
 from ._run import resume_campaign, run_campaign
 
@@ -18,6 +26,9 @@ __all__ = [
     "StoredCampaign",
     "pull_replies",
     "pull_reports",
+    "read_campaign",
+    "read_replies",
+    "read_status",
     "resume_campaign",
     "run_campaign",
 ]

@@ -69,7 +69,15 @@ from ._inbound import (
 )
 from ._store import Store
 
-__all__ = ["CampaignStatus", "Journal", "JournalHooks", "StoredCampaign"]
+__all__ = [
+    "CampaignStatus",
+    "Journal",
+    "JournalHooks",
+    "StoredCampaign",
+    "read_campaign",
+    "read_replies",
+    "read_status",
+]
 
 _BATCH = 5000
 
@@ -126,6 +134,112 @@ class CampaignStatus:
     no_report: int
     undelivered_by_status: dict[str, int]
     replies: int
+
+
+_CAMPAIGN_COLUMNS = "id, name, content, profile, source, settings, created, imported, duplicates"
+
+
+def read_campaign(conn: sqlite3.Connection, campaign_id: int | None) -> StoredCampaign | None:
+    """The campaign ``campaign_id`` (the latest when None) as recorded, or None.
+
+    A plain read on any connection to a journal, a read-only one included (``m5c dashboard``).
+    """
+    if campaign_id is not None:
+        query = conn.execute(
+            f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?",  # noqa: S608
+            (campaign_id,),
+        )
+    else:
+        query = conn.execute(
+            f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC LIMIT 1"  # noqa: S608
+        )
+    found: tuple[Any, ...] | None = query.fetchone()
+    if found is None:
+        return None
+    cid, name, content, profile, source, settings, created, imported, duplicates = found
+    return StoredCampaign(
+        id=int(cid),
+        name=name,
+        content=content,
+        profile=profile,
+        source=source,
+        settings=json.loads(settings),
+        created=float(created),
+        imported=bool(imported),
+        duplicates=int(duplicates),
+    )
+
+
+#: The replies of a campaign: from its accepted numbers, at or after its creation, to its
+#: extension number when it has one (§8: match by ext + mobile + date).
+_REPLIES_OF = (
+    "FROM reply_log p JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
+    " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?) AND (? IS NULL OR p.ext = ?)"
+)
+
+
+def _replies_of(row: StoredCampaign) -> tuple[Any, ...]:
+    # Wall-clock reply times have whole seconds; compare at that precision.
+    return (row.id, int(row.created), row.ext, row.ext)
+
+
+def read_replies(
+    conn: sqlite3.Connection, row: StoredCampaign, limit: int
+) -> list[tuple[int, str, str | None, str, int | None, float]]:
+    """The campaign's latest ``limit`` replies, newest first, by the rule ``read_status`` counts
+    with: (id, mobile, ext, content, receive time, time stored)."""
+    return conn.execute(
+        "SELECT DISTINCT p.id, p.mobile, p.ext, p.content, p.at, p.received "
+        + _REPLIES_OF
+        + " ORDER BY p.id DESC LIMIT ?",
+        (*_replies_of(row), limit),
+    ).fetchall()
+
+
+def read_status(conn: sqlite3.Connection, row: StoredCampaign) -> CampaignStatus:
+    """Where ``row`` stands: counts by state, reports matched by msgid + mobile (the one rule,
+    shared by ``Journal.status`` and ``m5c dashboard``); a plain read on any connection."""
+    cid = row.id
+    states = dict(
+        conn.execute(
+            "SELECT state, COUNT(*) FROM messages WHERE campaign = ? GROUP BY state", (cid,)
+        ).fetchall()
+    )
+    by_status = dict(
+        conn.execute(
+            "SELECT r.status, COUNT(*) FROM messages m JOIN reports r"
+            " ON r.msgid = m.msgid AND r.mobile = m.mobile"
+            " WHERE m.campaign = ? AND m.state = 'accepted' GROUP BY r.status",
+            (cid,),
+        ).fetchall()
+    )
+    rejected = conn.execute("SELECT COUNT(*) FROM rejected WHERE campaign = ?", (cid,)).fetchone()[
+        0
+    ]
+    replies = conn.execute(
+        f"SELECT COUNT(DISTINCT p.id) {_REPLIES_OF}",
+        _replies_of(row),
+    ).fetchone()[0]
+    accepted = states.get("accepted", 0)
+    delivered = by_status.get("DELIVRD", 0)
+    undelivered = {k: v for k, v in by_status.items() if k != "DELIVRD"}
+    return CampaignStatus(
+        campaign=cid,
+        name=row.name,
+        total=sum(states.values()),
+        pending=states.get("pending", 0) + states.get("queued", 0),
+        in_flight=states.get("in_flight", 0),
+        accepted=accepted,
+        failed=states.get("failed", 0),
+        ambiguous=states.get("ambiguous", 0),
+        rejected=rejected,
+        duplicates=row.duplicates,
+        delivered=delivered,
+        undelivered=sum(undelivered.values()),
+        no_report=accepted - delivered - sum(undelivered.values()),
+        undelivered_by_status=undelivered,
+        replies=replies,
+    )
 
 
 class Journal:
@@ -195,37 +309,11 @@ class Journal:
         Raises:
             CampaignNotFoundError: no such campaign (or, without an id, no campaign at all).
         """
-        columns = "id, name, content, profile, source, settings, created, imported, duplicates"
-
-        def read(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            if campaign_id is not None:
-                query = conn.execute(
-                    f"SELECT {columns} FROM campaigns WHERE id = ?",  # noqa: S608
-                    (campaign_id,),
-                )
-            else:
-                query = conn.execute(
-                    f"SELECT {columns} FROM campaigns ORDER BY id DESC LIMIT 1"  # noqa: S608
-                )
-            row: tuple[Any, ...] | None = query.fetchone()
-            return row
-
-        row = await self.store.run(read)
+        row = await self.store.run(lambda conn: read_campaign(conn, campaign_id))
         if row is None:
             which = f"campaign {campaign_id}" if campaign_id is not None else "campaign"
             raise CampaignNotFoundError(f"no {which} in {self.path}", campaign=campaign_id)
-        cid, name, content, profile, source, settings, created, imported, duplicates = row
-        return StoredCampaign(
-            id=int(cid),
-            name=name,
-            content=content,
-            profile=profile,
-            source=source,
-            settings=json.loads(settings),
-            created=float(created),
-            imported=bool(imported),
-            duplicates=int(duplicates),
-        )
+        return row
 
     async def import_source(
         self,
@@ -578,58 +666,7 @@ class Journal:
     async def status(self, campaign_id: int | None = None) -> CampaignStatus:
         """Counts by state, with delivery reports matched by msgid + mobile."""
         row = await self.campaign(campaign_id)
-        cid = row.id
-        ext = row.ext
-
-        def read(conn: sqlite3.Connection) -> CampaignStatus:
-            states = dict(
-                conn.execute(
-                    "SELECT state, COUNT(*) FROM messages WHERE campaign = ? GROUP BY state", (cid,)
-                ).fetchall()
-            )
-            by_status = dict(
-                conn.execute(
-                    "SELECT r.status, COUNT(*) FROM messages m JOIN reports r"
-                    " ON r.msgid = m.msgid AND r.mobile = m.mobile"
-                    " WHERE m.campaign = ? AND m.state = 'accepted' GROUP BY r.status",
-                    (cid,),
-                ).fetchall()
-            )
-            rejected = conn.execute(
-                "SELECT COUNT(*) FROM rejected WHERE campaign = ?", (cid,)
-            ).fetchone()[0]
-            replies = conn.execute(
-                "SELECT COUNT(DISTINCT p.id) FROM reply_log p"
-                " JOIN messages m ON m.mobile = p.mobile WHERE m.campaign = ?"
-                " AND m.state = 'accepted' AND (p.at IS NULL OR p.at >= ?)"
-                " AND (? IS NULL OR p.ext = ?)",
-                # Wall-clock reply times have whole seconds; compare at that precision. A
-                # campaign sent with an extension number only counts replies to that number
-                # (§8: match by ext + mobile + date).
-                (cid, int(row.created), ext, ext),
-            ).fetchone()[0]
-            accepted = states.get("accepted", 0)
-            delivered = by_status.get("DELIVRD", 0)
-            undelivered = {k: v for k, v in by_status.items() if k != "DELIVRD"}
-            return CampaignStatus(
-                campaign=cid,
-                name=row.name,
-                total=sum(states.values()),
-                pending=states.get("pending", 0) + states.get("queued", 0),
-                in_flight=states.get("in_flight", 0),
-                accepted=accepted,
-                failed=states.get("failed", 0),
-                ambiguous=states.get("ambiguous", 0),
-                rejected=rejected,
-                duplicates=row.duplicates,
-                delivered=delivered,
-                undelivered=sum(undelivered.values()),
-                no_report=accepted - delivered - sum(undelivered.values()),
-                undelivered_by_status=undelivered,
-                replies=replies,
-            )
-
-        return await self.store.run(read)
+        return await self.store.run(lambda conn: read_status(conn, row))
 
 
 class JournalHooks(Hooks):
