@@ -18,11 +18,12 @@ from ._model import (
     ReconcileEvent,
     RequestEnd,
 )
-from ._pacer import LocalPacer, Pacer
+from ._pacer import Aimd, LocalPacer, Pacer
 from ._preflight import PreflightReport, preflight
 from ._redis_pacer import RedisPacer
 
 __all__ = [
+    "Aimd",
     "Campaign",
     "CampaignResult",
     "CampaignRun",

@@ -8,7 +8,7 @@ from bisect import bisect_right
 
 import pytest
 
-from m5c_async.engine import LocalPacer
+from m5c_async.engine import Aimd, LocalPacer
 from m5c_async.protocol import FixedWindow, Gcra, SlidingWindow
 from tests.conftest import FakeClock
 
@@ -130,11 +130,15 @@ async def test_margin_and_slack_are_checked() -> None:
 
 
 async def test_aimd() -> None:
-    """Throttling halves the rate down to a floor; clean seconds add 5% back."""
+    """An isolated throttle cuts the rate by 10%, one within 30 s of another halves it, down to
+    a floor; clean seconds add 5% back."""
     clock = FakeClock(0.0)
     pacer = LocalPacer(600, margin=0.01, clock=clock, sleep=Sleeper(clock), min_factor=0.1)
     pacer.throttled()
-    assert pacer.rate == pytest.approx(297)
+    assert pacer.rate == pytest.approx(594 * 0.9)
+    clock.advance(29.9)
+    pacer.throttled()  # within 30 s of the last one: contention, not jitter
+    assert pacer.rate == pytest.approx(594 * 0.45)
     for _ in range(5):
         pacer.throttled()
     assert pacer.rate == pytest.approx(59.4)
@@ -146,3 +150,8 @@ async def test_aimd() -> None:
     assert pacer.rate == pytest.approx(594)
     pacer.succeeded()
     assert pacer.rate == pytest.approx(594)
+    clock.advance(30.0)
+    pacer.throttled()  # 30 s after the last: isolated again
+    assert pacer.rate == pytest.approx(594 * 0.9)
+    with pytest.raises(ValueError, match="gentle"):
+        Aimd(gentle=0.0)
