@@ -17,6 +17,8 @@ from ._model import (
     PacketOutcome,
     ReconcileEvent,
     RequestEnd,
+    RunInfo,
+    RunKind,
 )
 from ._pacer import Aimd, LocalPacer, Pacer
 from ._preflight import PreflightReport, preflight
@@ -43,6 +45,8 @@ __all__ = [
     "ReconcileEvent",
     "RedisPacer",
     "RequestEnd",
+    "RunInfo",
+    "RunKind",
     "SendEngine",
     "preflight",
 ]

@@ -238,6 +238,8 @@ class Deliverer:
             node=getattr(answer, "node", None) or None,
             verdict=verdict,
             latency=self.clock() - began,
+            msgid=answer.msgid if isinstance(answer, SendReceipt) else None,
+            error=None if isinstance(answer, SendReceipt) else type(answer).__name__,
         )
 
     async def _unavailable(

@@ -49,6 +49,8 @@ from ._model import (
     OutcomeKind,
     Packet,
     PacketOutcome,
+    RunInfo,
+    RunKind,
 )
 from ._pacer import LocalPacer, Pacer
 from ._pipeline import Budget, CampaignRun, PacketQueue
@@ -124,16 +126,38 @@ class SendEngine:
         """
         return self._latest.stats
 
-    def _start_run(self, name: str, **state: Any) -> RunState:
+    def _start_run(self, name: str, kind: RunKind, **state: Any) -> RunState:
+        info = RunInfo(name=name, kind=kind, profile=self.config.profile.value)
         run = RunState(
             name=name,
             stats=EngineStats(pacing_rate=self.pacer.rate, started=self.clock()),
             pacer_failures_before=self.pacer.failures,
+            info=info,
             **state,
         )
         self._runs.add(run)
         self._latest = run
+        if self._hooks.run_start:
+            self._hooks.run_start(info)
         return run
+
+    def _end_run(self, run: RunState) -> CampaignResult:
+        """Forget a run and tell the hooks its totals."""
+        self._runs.discard(run)
+        result = self._result(run)
+        if self._hooks.run_end and run.info is not None:
+            self._hooks.run_end(run.info, result)
+        return result
+
+    @property
+    def backlog(self) -> int:
+        """Messages admitted and not finished: queued for the workers or in flight."""
+        return self._budget.used
+
+    @property
+    def in_flight(self) -> int:
+        """Requests in flight across the runs in progress."""
+        return sum(run.stats.in_flight for run in self._runs)
 
     # --- campaigns ------------------------------------------------------------------------
 
@@ -160,7 +184,7 @@ class SendEngine:
         The packets' numbers must already be normalised and de-duplicated. ``at`` and ``ext``
         apply to these packets only.
         """
-        state = self._start_run(name, at=at, ext=ext, before_send=before_send)
+        state = self._start_run(name, RunKind.PACKETS, at=at, ext=ext, before_send=before_send)
 
         async def produce(
             queue: PacketQueue,
@@ -218,7 +242,7 @@ class SendEngine:
         outcomes: MemoryObjectSendStream[PacketOutcome] | None,
         run: CampaignRun,
     ) -> None:
-        state = self._start_run(campaign.name, at=campaign.at, ext=campaign.ext)
+        state = self._start_run(campaign.name, RunKind.CAMPAIGN, at=campaign.at, ext=campaign.ext)
 
         async def produce(
             queue: PacketQueue,
@@ -256,8 +280,7 @@ class SendEngine:
                 for _ in range(self.concurrency):
                     tg.start_soon(self._work, queue, emit, state)
         finally:
-            self._runs.discard(state)
-            run.result = self._result(state)
+            run.result = self._end_run(state)
             log.info(
                 "campaign %s ended: %d accepted, %d pending, %d failed",
                 state.name,
@@ -348,6 +371,8 @@ class SendEngine:
         """Let a packet into the pipeline: within the message budget, counted, queued."""
         await self._budget.acquire(len(packet))
         state.stats.submitted += len(packet)
+        if self._hooks.admit and state.info is not None:
+            self._hooks.admit(packet, state.info)
         await queue.send(packet)
 
     def _result(self, state: RunState) -> CampaignResult:

@@ -48,6 +48,7 @@ class HookSet:
     """The engine's hooks, one fan-out callable (or None) per event."""
 
     __slots__ = (
+        "admit",
         "hooks",
         "node_change",
         "outcome",
@@ -55,6 +56,8 @@ class HookSet:
         "reconcile",
         "request_end",
         "request_start",
+        "run_end",
+        "run_start",
         "throttle",
     )
 
@@ -67,3 +70,6 @@ class HookSet:
         self.request_end = _fan(_listeners(hooks, "on_request_end"))
         self.reconcile = _fan(_listeners(hooks, "on_reconcile"))
         self.node_change = _fan(_listeners(hooks, "on_node_change"))
+        self.run_start = _fan(_listeners(hooks, "on_run_start"))
+        self.run_end = _fan(_listeners(hooks, "on_run_end"))
+        self.admit = _fan(_listeners(hooks, "on_admit"))

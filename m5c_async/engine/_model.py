@@ -25,6 +25,8 @@ __all__ = [
     "PacketOutcome",
     "ReconcileEvent",
     "RequestEnd",
+    "RunInfo",
+    "RunKind",
 ]
 
 
@@ -99,6 +101,8 @@ class RequestEnd:
         node: the node that answered or failed, when known.
         verdict: None when accepted, else the error's verdict.
         latency: seconds from leaving the pacer's gate to the answer (the engine's clock).
+        msgid: the platform's id of an accepted request.
+        error: the error's class name (``ThrottledError``...) when it failed.
     """
 
     packet_id: int
@@ -108,6 +112,36 @@ class RequestEnd:
     node: str | None
     verdict: Verdict | None
     latency: float
+    msgid: str | None = None
+    error: str | None = None
+
+
+class RunKind(StrEnum):
+    """What started a run of the engine."""
+
+    CAMPAIGN = "campaign"
+    """``run_campaign`` or ``open_campaign``."""
+    PACKETS = "packets"
+    """``run_packets`` (the journal's campaigns)."""
+    SUBMIT = "submit"
+    """The ``submit()`` service of ``async with SendEngine(...)``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class RunInfo:
+    """One run of the engine, as hooks see it (``on_run_start``, ``on_admit``, ``on_run_end``).
+
+    Compared by identity: a hook may key its own per-run state on it.
+
+    Attributes:
+        name: the campaign's name (``"submit"`` for the service).
+        kind: what started it.
+        profile: the business type's name whose caps apply.
+    """
+
+    name: str
+    kind: RunKind
+    profile: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +173,23 @@ class Hooks:
     quick and never block. An exception raised by a hook is logged and ignored; it never changes
     a packet's outcome. An object with the same methods (not a subclass) works too.
     """
+
+    def on_run_start(self, run: RunInfo) -> None:
+        """A run began (a campaign, ``run_packets``, or the ``submit()`` service).
+
+        Called in the task that starts the run, before any packet is admitted.
+        """
+
+    def on_run_end(self, run: RunInfo, result: CampaignResult) -> None:
+        """A run ended with these totals."""
+
+    def on_admit(self, packet: Packet, run: RunInfo) -> None:
+        """A packet entered the pipeline (queued for the workers): its messages are submitted.
+
+        Called in the task that formed the packet: a campaign's producer, or for ``submit()``
+        the task of the call that completed the packet (or of the first call, when the packet
+        was sent after ``linger``).
+        """
 
     def on_outcome(self, outcome: PacketOutcome) -> None:
         """A packet (or a set of rejected numbers) reached its outcome."""

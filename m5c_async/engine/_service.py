@@ -20,7 +20,7 @@ import anyio.abc
 from .._exceptions import EngineStoppedError, M5CError
 from ..client import SendReceipt
 from ..protocol import check_content, normalize
-from ._model import OutcomeKind, Packet, PacketOutcome
+from ._model import OutcomeKind, Packet, PacketOutcome, RunKind
 from ._pipeline import PacketQueue
 from ._state import RunState
 
@@ -56,7 +56,7 @@ class SubmitService:
     async def start(self) -> None:
         """Start the run and its workers."""
         engine = self.engine
-        self.run = run = engine._start_run("submit")
+        self.run = run = engine._start_run("submit", RunKind.SUBMIT)
         self._tg = await anyio.create_task_group().__aenter__()
         self._queue = PacketQueue(engine.config.queue_size, engine.concurrency)
         for _ in range(engine.concurrency):
@@ -86,7 +86,8 @@ class SubmitService:
         run = self.run
         if run is not None:
             run.stop()
-            self.engine._runs.discard(run)
+            if run in self.engine._runs:
+                self.engine._end_run(run)
         cause = run.stopped_by if run is not None else None
         waiting = [w for by in self._waiters.values() for ws in by.values() for w in ws]
         waiting += [w for pending in self._lingering.values() for _, w in pending]

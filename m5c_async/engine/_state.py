@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .._exceptions import M5CError
-from ._model import EngineStats, Packet
+from ._model import EngineStats, Packet, RunInfo
 
 __all__ = [
     "BACKOFF",
@@ -39,6 +39,8 @@ class RunState:
     stopped_by: M5CError | None = None
     unavailable_since: float | None = None
     pacer_failures_before: int = 0
+    #: What hooks are told about this run (None only for the engine's placeholder before any run).
+    info: RunInfo | None = None
 
     def stop(self, reason: M5CError | None = None) -> None:
         """Send nothing new in this run; the first fatal reason is kept."""

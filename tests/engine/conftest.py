@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -73,11 +73,11 @@ async def rig() -> AsyncIterator[Rig]:
             wall=time.wall,
         )
 
-        def make(**config: object) -> SendEngine:
+        def make(hooks: Sequence[object] = (), **config: object) -> SendEngine:
             return SendEngine(
                 client,
                 EngineConfig(**config),  # type: ignore[arg-type]
-                hooks=[],
+                hooks=list(hooks),  # type: ignore[arg-type]
                 clock=time.clock,
                 sleep=time.sleep,
             )
