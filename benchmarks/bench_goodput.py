@@ -11,6 +11,12 @@ messages accepted over the receiver's span: from the first message's time to the
         --limiter sliding --seconds 60
     .venv/bin/python benchmarks/bench_goodput.py --all --seconds 60     # every combination
     .venv/bin/python benchmarks/bench_goodput.py --all --packets 1 --margin 0.008   # a tradeoff
+    .venv/bin/python benchmarks/bench_goodput.py --packet-size 1 --observe   # metrics + traces on
+
+``--observe`` runs the engine with Prometheus metrics (``EngineMetrics``, its registry rendered
+once a second as a scraper would) and OpenTelemetry tracing (``TracingHooks`` into the SDK with a
+batch span processor and an exporter that drops what it is given), so the CPU figure includes
+what observability costs.
 """
 
 from __future__ import annotations
@@ -52,8 +58,51 @@ def _receiver_series(ledger: list[dict[str, Any]], rate: float) -> list[float]:
     return sorted(times)
 
 
+def _observers(profile: str) -> tuple[list[Any], Any, Any]:
+    """Metrics and tracing hooks, a scrape of the registry, and what shuts tracing down."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from m5c_async.observability import Metrics, TracingHooks
+
+    class Dropping(SpanExporter):
+        """Takes every span and keeps none (a collector's cost is not the engine's)."""
+
+        def __init__(self) -> None:
+            self.spans = 0
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.spans += len(spans)
+            return SpanExportResult.SUCCESS
+
+    registry = CollectorRegistry()
+    provider = TracerProvider()
+    exporter = Dropping()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    hooks = [Metrics(registry).engine_hooks(profile), TracingHooks(provider)]
+
+    def scrape() -> int:
+        return len(generate_latest(registry))
+
+    def close() -> int:
+        provider.shutdown()
+        return exporter.spans
+
+    return hooks, scrape, close
+
+
 def run_one(
-    profile_name: str, packet: int, limiter: str, seconds: float, margin: float
+    profile_name: str,
+    packet: int,
+    limiter: str,
+    seconds: float,
+    margin: float,
+    observe: bool = False,
 ) -> dict[str, Any]:
     """One campaign against a fresh simulator; returns the result row."""
     profile = PROFILES[BusinessType(profile_name)]
@@ -62,8 +111,16 @@ def run_one(
     spec = f"{ACCOUNT.username}:{ACCOUNT.password}:{ACCOUNT.apikey}:{profile_name}"
     load_before = _loadavg()
     with simulator(["--account", spec, "--no-reports", "--limiter", limiter]) as urls:
+        hooks, scrape, close = _observers(profile_name) if observe else ([], None, None)
+        scrapes = [0]
 
-        async def run() -> tuple[Any, float, float]:
+        async def scraper() -> None:
+            while True:
+                await anyio.sleep(1.0)
+                scrape()
+                scrapes[0] += 1
+
+        async def run() -> tuple[Any, float, float, int]:
             async with AsyncClient(
                 username=ACCOUNT.username,
                 password=ACCOUNT.password,
@@ -72,7 +129,7 @@ def run_one(
                 max_connections=profile.concurrency,
             ) as client:
                 config = EngineConfig(profile=profile.kind, packet_size=packet, margin=margin)
-                engine = SendEngine(client, config, hooks=[])
+                engine = SendEngine(client, config, hooks=hooks)
                 if profile.kind is BusinessType.PERSONALIZED:
                     campaign = Campaign(
                         messages=(
@@ -84,10 +141,16 @@ def run_one(
                         numbers=(f"138{i:08d}" for i in range(total)), content="通知【示例】"
                     )
                 cpu0, t0 = cpu_seconds(), time.monotonic()
-                result = await engine.run_campaign(campaign)
-                return result, cpu_seconds() - cpu0, time.monotonic() - t0
+                async with anyio.create_task_group() as tg:
+                    if scrape is not None:
+                        tg.start_soon(scraper)
+                    result = await engine.run_campaign(campaign)
+                    tg.cancel_scope.cancel()
+                # Spans still queued are exported inside the measured time.
+                spans = close() if close is not None else 0
+                return result, cpu_seconds() - cpu0, time.monotonic() - t0, spans
 
-        result, cpu, wall = anyio.run(run, backend_options={"use_uvloop": True})
+        result, cpu, wall, spans = anyio.run(run, backend_options={"use_uvloop": True})
         s = stats(urls[0])
         ledger = httpx.get(urls[0] + "/_sim/ledger", timeout=60).json()
     account = s["accounts"][ACCOUNT.username]
@@ -114,6 +177,9 @@ def run_one(
         "loadavg_before": load_before,
         "loadavg_after": _loadavg(),
         "engine_accepted": result.accepted,
+        "observe": observe,
+        "spans_exported": spans,
+        "scrapes": scrapes[0],
     }
 
 
@@ -155,6 +221,9 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="every profile, packet and limiter")
     parser.add_argument("--margin", type=float, default=EngineConfig().margin)
     parser.add_argument("--packets", type=int, nargs="*", help="with --all: only these sizes")
+    parser.add_argument(
+        "--observe", action="store_true", help="with metrics and tracing on (module docstring)"
+    )
     args = parser.parse_args()
     if args.all:
         runs = [
@@ -167,7 +236,7 @@ def main() -> int:
         runs = [(args.profile, args.packet_size, args.limiter)]
     rows = []
     for profile, packet, limiter in runs:
-        row = run_one(profile, packet, limiter, args.seconds, args.margin)
+        row = run_one(profile, packet, limiter, args.seconds, args.margin, args.observe)
         rows.append(row)
         print(_table([row]).splitlines()[-1], flush=True)
     name = (
@@ -175,6 +244,8 @@ def main() -> int:
     )
     if args.margin != EngineConfig().margin:
         name += f"_margin{args.margin:g}"
+    if args.observe:
+        name += "_observed"
     write(
         name, {"benchmark": "goodput at the cap, per limiter", "cpus": os.cpu_count(), "runs": rows}
     )

@@ -10,6 +10,7 @@ PACKAGES = [
     "m5c_async",
     "m5c_async.engine",
     "m5c_async.journal",
+    "m5c_async.observability",
     "m5c_async.protocol",
     "m5c_async.simulator",
     "m5c_async.webhook",

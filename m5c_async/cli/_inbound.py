@@ -56,6 +56,14 @@ def add_receive_commands(sub: Any) -> None:
     p.add_argument("--body-timeout", type=float, default=10.0, help="seconds to read a body")
     p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to send headers")
     p.add_argument("--json", action="store_true", help="one JSON object per record")
+    p.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="no /<token>/metrics route and no counting (on when prometheus-client is installed)",
+    )
+    from ._metrics import add_metrics_options
+
+    add_metrics_options(p)
 
     p = sub.add_parser("quarantine", help="list or re-parse pushed data that could not be read")
     p.add_argument("action", choices=["list", "reparse"])
@@ -176,7 +184,7 @@ async def webhook(args: argparse.Namespace) -> int:
     if token is None and not args.insecure:
         raise UsageError("webhook serve needs --token (or M5C_WEBHOOK_TOKEN), or --insecure")
 
-    async def serve(sink: Any) -> None:
+    async def serve(sink: Any, metrics: Any) -> None:
         receiver = WebhookReceiver(
             sink=sink,
             token=token,
@@ -187,26 +195,32 @@ async def webhook(args: argparse.Namespace) -> int:
             max_body=args.max_body,
             max_records=args.max_records or MAX_RECORDS_PER_PUSH,
             body_timeout=args.body_timeout,
+            metrics=metrics if metrics is not None else False,
         )
         config = receiver_config(
             receiver, host=args.host, port=args.port, header_timeout=args.header_timeout
         )
         prefix = "/<token>" if token else ""
+        routes = "/reports, /replies and /metrics" if receiver.metrics else "/reports and /replies"
         print(
-            f"m5c webhook ready: http://{args.host}:{args.port}{prefix}/reports and /replies"
+            f"m5c webhook ready: http://{args.host}:{args.port}{prefix}{routes}"
             f" (allow-list: {'on' if receiver.allowed is not None else 'off'})",
             file=sys.stderr,
             flush=True,
         )
         await uvicorn.Server(config).serve()
 
-    if args.journal is not None:
-        from ..journal import Journal
+    from ._metrics import default_metrics, serving_metrics
 
-        async with Journal(args.journal) as journal:
-            await serve(journal)
-    else:
-        await serve(_PrintSink(args.json))
+    with serving_metrics(args) as served:
+        metrics = served or (None if args.no_metrics else default_metrics())
+        if args.journal is not None:
+            from ..journal import Journal
+
+            async with Journal(args.journal, observer=metrics) as journal:
+                await serve(journal, metrics)
+        else:
+            await serve(_PrintSink(args.json), metrics)
     return 0
 
 

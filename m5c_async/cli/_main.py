@@ -42,6 +42,7 @@ from ._inbound import (
     quarantine,
     webhook,
 )
+from ._metrics import add_metrics_options, serving_metrics
 
 __all__ = ["main"]
 
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float)
     p.add_argument("--dry-run", action="store_true", help="pre-flight only; send nothing")
     p.add_argument("--redis", help="redis://... to share the account's caps with other processes")
+    add_metrics_options(p)
     _add_common(p)
 
     add_receive_commands(sub)
@@ -338,15 +340,25 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
         if args.journal is not None:
             from ..journal import Journal, run_campaign
 
-            async with Journal(args.journal) as journal:
+            async with Journal(args.journal, observer=metrics) as journal:
                 _, result = await run_campaign(
-                    sms, journal, campaign, config, source=args.numbers, hooks=[hooks], pacer=pacer
+                    sms,
+                    journal,
+                    campaign,
+                    config,
+                    source=args.numbers,
+                    hooks=engine_hooks,
+                    pacer=pacer,
                 )
                 return result
-        return await SendEngine(sms, config, hooks=[hooks], pacer=pacer).run_campaign(campaign)
+        return await SendEngine(sms, config, hooks=engine_hooks, pacer=pacer).run_campaign(campaign)
 
     try:
-        result = await _maybe_progress(args, hooks, sms, report.messages, work)
+        with serving_metrics(args) as metrics:
+            engine_hooks: list[Any] = [hooks]
+            if metrics is not None:
+                engine_hooks.append(metrics.engine_hooks(config.profile))
+            result = await _maybe_progress(args, hooks, sms, report.messages, work)
     finally:
         if pacer is not None:
             await pacer.aclose()
@@ -401,15 +413,19 @@ async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
     from ._progress import ProgressHooks
 
     hooks = ProgressHooks()
-    async with Journal(args.journal) as journal:
-        status = await journal.status()
+    with serving_metrics(args) as metrics:
+        async with Journal(args.journal, observer=metrics) as journal:
+            status = await journal.status()
+            engine_hooks: list[Any] = [hooks]
+            if metrics is not None:
+                engine_hooks.append(metrics.engine_hooks((await journal.campaign()).profile))
 
-        async def work() -> Any:
-            return await resume_campaign(sms, journal, hooks=[hooks])
+            async def work() -> Any:
+                return await resume_campaign(sms, journal, hooks=engine_hooks)
 
-        _, result, (found, returned) = await _maybe_progress(
-            args, hooks, sms, status.pending + status.in_flight, work
-        )
+            _, result, (found, returned) = await _maybe_progress(
+                args, hooks, sms, status.pending + status.in_flight, work
+            )
     return _report_result(args, result, reconciled_accepted=found, returned_to_pending=returned)
 
 

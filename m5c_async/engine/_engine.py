@@ -127,7 +127,7 @@ class SendEngine:
         return self._latest.stats
 
     def _start_run(self, name: str, kind: RunKind, **state: Any) -> RunState:
-        info = RunInfo(name=name, kind=kind, profile=self.config.profile.value)
+        info = RunInfo(name=name, kind=kind, profile=self.config.profile.value, engine=self)
         run = RunState(
             name=name,
             stats=EngineStats(pacing_rate=self.pacer.rate, started=self.clock()),

@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._exceptions import InvalidParameterError, M5CError, Verdict
 from ..protocol import BusinessType, Rejected, SendFormat
+
+if TYPE_CHECKING:
+    from ._engine import SendEngine
 
 __all__ = [
     "Campaign",
@@ -137,11 +141,13 @@ class RunInfo:
         name: the campaign's name (``"submit"`` for the service).
         kind: what started it.
         profile: the business type's name whose caps apply.
+        engine: the engine running it (its ``pacer``, ``backlog`` and ``in_flight`` are live).
     """
 
     name: str
     kind: RunKind
     profile: str
+    engine: SendEngine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from .._exceptions import CampaignNotFoundError
+from .._observers import JournalObserver
 from ..client import AsyncClient
 from ..engine import (
     Campaign,
@@ -253,10 +254,15 @@ class Journal:
     """
 
     def __init__(
-        self, path: Path, *, clock: Any = time.time, retry_window: float = RETRY_WINDOW
+        self,
+        path: Path,
+        *,
+        clock: Any = time.time,
+        retry_window: float = RETRY_WINDOW,
+        observer: JournalObserver | None = None,
     ) -> None:
         self.path = Path(path)
-        self.store = Store(self.path)
+        self.store = Store(self.path, observer=observer)
         self.clock = clock
         self.retry_window = retry_window
 

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import M5CError
+from .._observers import InboundObserver, notify
 from ..client import AsyncClient
 from ..protocol import PushBatch
 from ._journal import Journal
@@ -30,6 +31,7 @@ async def _pull(
     what: str,
     interval: float,
     sleep: Callable[[float], Awaitable[None]],
+    observer: InboundObserver | None,
 ) -> None:
     while True:
         try:
@@ -46,6 +48,8 @@ async def _pull(
         while True:
             try:
                 await journal.store_push(batch, via="pull")
+                if observer is not None:
+                    notify(observer.on_inbound, batch, via="pull")
                 break
             except Exception as exc:  # a failed journal write: the batch exists only here
                 log.error("storing %d pulled %ss failed (%s); retrying", batch.received, what, exc)
@@ -58,9 +62,10 @@ async def pull_reports(
     *,
     interval: float = 5.0,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    observer: InboundObserver | None = None,
 ) -> None:
     """Pull delivery reports into the journal until cancelled; wait ``interval`` when none."""
-    await _pull(client.pull_reports, journal, "report", interval, sleep)
+    await _pull(client.pull_reports, journal, "report", interval, sleep, observer)
 
 
 async def pull_replies(
@@ -69,6 +74,7 @@ async def pull_replies(
     *,
     interval: float = 5.0,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    observer: InboundObserver | None = None,
 ) -> None:
     """Pull handset replies into the journal until cancelled."""
-    await _pull(client.pull_replies, journal, "reply", interval, sleep)
+    await _pull(client.pull_replies, journal, "reply", interval, sleep, observer)

@@ -16,9 +16,12 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
+
+from .._observers import JournalObserver, notify
 
 __all__ = ["SCHEMA", "Store"]
 
@@ -154,8 +157,10 @@ class Store:
         >>> # rows = await store.run(lambda c: c.execute("SELECT 1").fetchall())
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, observer: JournalObserver | None = None) -> None:
         self.path = Path(path)
+        #: Told of each group commit, from the writer thread (metrics).
+        self.observer = observer
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.commits = 0
@@ -196,6 +201,7 @@ class Store:
                     break
                 batch.append(item)
             results: list[tuple[asyncio.Future[Any] | None, bool, Any]] = []
+            began = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
             for fn, future in batch:
                 conn.execute("SAVEPOINT op")
@@ -212,6 +218,14 @@ class Store:
                 results.append((future, True, value))
             conn.execute("COMMIT")
             self.commits += 1
+            if self.observer is not None:
+                errors = [type(value).__name__ for _, ok, value in results if not ok]
+                notify(
+                    self.observer.on_journal_commit,
+                    time.perf_counter() - began,
+                    len(batch),
+                    errors,
+                )
             for future, ok, value in results:
                 if future is not None:
                     loop.call_soon_threadsafe(_done if ok else _fail, future, value)

@@ -7,10 +7,10 @@ package costs nothing where neither is installed; the engine itself never import
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .metrics import EngineMetrics, Metrics
     from .tracing import TracingHooks
 
@@ -19,8 +19,8 @@ __all__ = ["EngineMetrics", "Metrics", "TracingHooks"]
 _WHERE = {"EngineMetrics": "metrics", "Metrics": "metrics", "TracingHooks": "tracing"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    return getattr(_importlib.import_module(f".{module}", __name__), name)

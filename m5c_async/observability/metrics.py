@@ -9,8 +9,9 @@ Rules:
    letter (``DELIVRD``, ``MK:0001``), or past the 32nd distinct one, is counted as ``other``.
 2. Counters and histograms are updated by the events themselves (``EngineMetrics`` is a
    ``Hooks``; ``Metrics`` is an ``InboundObserver`` and a ``JournalObserver``). Gauges (pacing
-   rate and AIMD factor, requests in flight, backlog, circuit breakers) are read from the watched
-   engines when the registry is scraped: nothing on the hot path.
+   rate and AIMD factor, requests in flight, backlog, circuit breakers) are read when the
+   registry is scraped from the engines watched (each engine is watched from its first run on,
+   held weakly): nothing on the hot path.
 3. One set of metric families per registry: any number of ``Metrics`` and ``EngineMetrics`` on
    one registry share them (registering twice never fails). The default registry is
    ``prometheus_client.REGISTRY``, so ``make_asgi_app()`` and ``start_http_server()`` serve them.
@@ -258,7 +259,7 @@ class Metrics:
         >>> # metrics = Metrics()                      # prometheus_client.REGISTRY
         >>> # engine = SendEngine(client, config, hooks=[LoggingHooks(),
         >>> #                     metrics.engine_hooks(config.profile)])
-        >>> # metrics.watch(engine)                    # gauges: rate, in flight, breakers...
+        >>> # (its gauges: pacing, in flight, breakers... are read from the engines that ran)
         >>> # receiver = WebhookReceiver(sink=journal, token=token, metrics=metrics)
         >>> # journal = Journal(path, observer=metrics)
 
@@ -351,6 +352,10 @@ class EngineMetrics(Hooks):
         if child is None:
             child = self._children[key] = family.labels(self.profile, *labels)
         return child
+
+    def on_run_start(self, run: RunInfo) -> None:
+        """Watch the run's engine for the gauges (``Metrics.watch``)."""
+        self.metrics.watch(run.engine)
 
     def on_admit(self, packet: Packet, run: RunInfo) -> None:
         """Count the packet's messages as submitted."""

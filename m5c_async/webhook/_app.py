@@ -16,6 +16,13 @@ Rules:
    500 ``retry`` and the platform pushes again; the journal does not count the retry twice.
 4. With the older ``on_reports`` / ``on_replies`` handlers and no ``on_quarantine``, a push with
    anything to quarantine is refused whole (400) and nothing is handed on.
+5. Metrics (``m5c_async.observability.Metrics``, when prometheus-client is installed and
+   ``metrics`` is not False): every stored push and every refusal is counted, and ``GET
+   /<token>/metrics`` (``/metrics`` without a token) answers the registry in Prometheus's text
+   format. It needs the token like the push routes (the receiver faces the internet and the
+   counts tell a business's volume) but not the push allow-list, which names who may *push*.
+   A scraper that cannot hold the token uses a separate port (``m5c webhook serve
+   --metrics-port``) on an internal interface.
 
 Mount it in Starlette/FastAPI (``app.mount("/sms", receiver)``) or serve it alone with uvicorn.
 """
@@ -24,13 +31,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 import anyio.to_thread
 
 from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, respond
 from .._exceptions import PushFormatError
+from .._observers import notify
 from ..protocol import (
     MAX_RECORDS_PER_PUSH,
     DeliveryReport,
@@ -43,6 +51,9 @@ from ..protocol import (
     read_push,
 )
 from ._access import AddressSet, allow_list, check_token, client_address, token_matches
+
+if TYPE_CHECKING:
+    from ..observability.metrics import Metrics
 
 __all__ = ["PushSink", "WebhookReceiver"]
 
@@ -89,8 +100,13 @@ class WebhookReceiver:
         max_records: int = MAX_RECORDS_PER_PUSH,
         body_timeout: float = 10.0,
         offload_bytes: int = OFFLOAD_BYTES,
+        metrics: Metrics | bool | None = None,
+        metrics_path: str = "/metrics",
     ) -> None:
         self.token = check_token(token, insecure=insecure)
+        #: Counts pushes and serves ``metrics_path`` (rule 5); None when off.
+        self.metrics: Metrics | None = _metrics(metrics)
+        self.metrics_path = metrics_path
         self.routes: dict[str, PushKind] = {}
         if sink is not None or on_reports is not None:
             self.routes[reports_path] = PushKind.REPORT
@@ -113,13 +129,15 @@ class WebhookReceiver:
         self.quarantined = {"report": 0, "reply": 0}
         self.refused = 0
 
-    def _route(self, path: str) -> PushKind | None:
-        if self.token is None:
-            return self.routes.get(path)
-        segment, _, rest = path.lstrip("/").partition("/")
-        if not token_matches(self.token, segment):
-            return None
-        return self.routes.get("/" + rest)
+    def _route(self, path: str) -> PushKind | str | None:
+        if self.token is not None:
+            segment, _, rest = path.lstrip("/").partition("/")
+            if not token_matches(self.token, segment):
+                return None
+            path = "/" + rest
+        if self.metrics is not None and path == self.metrics_path:
+            return self.metrics_path
+        return self.routes.get(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -133,9 +151,13 @@ class WebhookReceiver:
             path = path[len(root) :]
         kind = self._route(path)
         if kind is None:
+            self._count_refusal(404)
             await _answer(send, 404, "not found")
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if not isinstance(kind, PushKind):
+            await self._serve_metrics(scope, headers, send)
+            return
         peer = (scope.get("client") or ("", 0))[0]
         forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
         source = client_address(peer, forwarded, self.trusted)
@@ -207,6 +229,8 @@ class WebhookReceiver:
         for batch in batches:
             self.received[kind] += len(batch.records)
             self.quarantined[kind] += len(batch.quarantined)
+            if self.metrics is not None:
+                notify(self.metrics.on_inbound, batch, via="push")
             if batch.quarantined:
                 log.warning(
                     "%s push from %s: %d records stored, %d parts quarantined (%s)",
@@ -231,8 +255,22 @@ class WebhookReceiver:
 
     async def _refuse(self, send: Send, status: int, text: str, fmt: str, *args: object) -> None:
         self.refused += 1
+        self._count_refusal(status)
         log.warning(fmt, *args)
         await _answer(send, status, text)
+
+    def _count_refusal(self, status: int) -> None:
+        if self.metrics is not None:
+            notify(self.metrics.on_push_refused, status)
+
+    async def _serve_metrics(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
+        assert self.metrics is not None
+        if scope["method"] not in ("GET", "HEAD"):
+            await _answer(send, 405, "GET")
+            return
+        accept = headers.get(b"accept", b"").decode("latin-1")
+        body, content_type = self.metrics.render(accept)
+        await respond(send, 200, body, content_type.encode("latin-1"))
 
 
 class _Disconnected(Exception):
@@ -258,3 +296,19 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 
 async def _answer(send: Send, status: int, text: str) -> None:
     await respond(send, status, text.encode("utf-8"), b"text/plain; charset=utf-8")
+
+
+def _metrics(metrics: Metrics | bool | None) -> Metrics | None:
+    """The receiver's metrics: None or True for the default registry's (None: only when
+    prometheus-client is installed), False for none."""
+    if metrics is False:
+        return None
+    if metrics is None or metrics is True:
+        try:
+            from ..observability.metrics import Metrics
+        except ImportError:
+            if metrics is True:
+                raise
+            return None
+        return Metrics()
+    return metrics

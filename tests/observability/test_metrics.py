@@ -4,14 +4,18 @@ values stay low-cardinality; the engine never imports prometheus_client or opent
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from m5c_async.engine import Campaign
+from m5c_async.journal import Journal
 from m5c_async.observability import Metrics
 from m5c_async.observability.metrics import status_label
 from m5c_async.protocol import DeliveryReport, PushBatch, PushFormat, PushKind, Quarantined
@@ -48,7 +52,8 @@ def label_values(registry: CollectorRegistry) -> set[str]:
 
 async def test_campaign_figures_match_its_result(rig: Rig) -> None:
     """A campaign with throttles, a failing node and rejected numbers: every counter agrees with
-    the CampaignResult, per node too, and the gauges read the engine at scrape time."""
+    the CampaignResult, per node too, and the gauges read the engine (watched from its first run)
+    at scrape time."""
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     rig.platform.account("mlrt").set_rate(300)
@@ -57,7 +62,6 @@ async def test_campaign_figures_match_its_result(rig: Rig) -> None:
     engine = rig.make(
         hooks=[metrics.engine_hooks("notification")], packet_size=1, concurrency=20, **engine_config
     )
-    metrics.watch(engine)
     source = [*numbers(1500), "bad", "123", numbers(1)[0]]
     result = await engine.run_campaign(Campaign(numbers=source, content=CONTENT))
     assert result.throttled > 0 and result.rejected == 3
@@ -224,3 +228,51 @@ def test_the_engine_imports_neither_prometheus_nor_opentelemetry() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+async def test_journal_commits_and_failed_operations_are_counted(tmp_path: Path) -> None:
+    """Each group commit is observed from the writer thread; an operation that fails (rolled
+    back, the others committed) counts under its error class."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    async with Journal(tmp_path / "j.db", observer=metrics) as journal:
+        await journal.store.run(lambda conn: conn.execute("SELECT 1"))
+        with pytest.raises(sqlite3.OperationalError):
+            await journal.store.run(lambda conn: conn.execute("SELEKT 1"))
+    assert value(registry, "m5c_journal_commit_seconds_count") >= 2
+    assert value(registry, "m5c_journal_errors_total", error="OperationalError") == 1
+
+
+def test_the_documented_alert_rules_use_metrics_that_exist() -> None:
+    """Every metric the alert rules of docs/observability.md name is one this module exports,
+    with labels it has; the rules file is valid YAML with an expression per rule."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    families = {f.name: f for f in registry.collect()}
+    text = (Path(__file__).parents[2] / "docs" / "observability.md").read_text(encoding="utf-8")
+    block = text.split("```yaml\ngroups:", 1)[1].split("```", 1)[0]
+    rules = yaml.safe_load("groups:" + block)["groups"][0]["rules"]
+    assert len(rules) >= 6
+    labels = {
+        "m5c_requests": {"node", "outcome", "profile"},
+        "m5c_breaker_state": {"node", "state"},
+        "m5c_pacing_factor": {"profile"},
+        "m5c_delivery_latency_seconds": {"status", "le"},
+        "m5c_reports_received": {"status"},
+        "m5c_runs_ended": {"stopped_by"},
+        "m5c_quarantined_records": set(),
+        "m5c_journal_errors": {"error"},
+    }
+    named = set()
+    for rule in rules:
+        for name in re.findall(r"m5c_[a-z_]+", rule["expr"]):
+            base = re.sub(r"_(total|bucket|count|sum)$", "", name)
+            assert base in families, name
+            named.add(base)
+            used = set(re.findall(r"(\w+)\s*[!=]~?\"", rule["expr"])) | set(
+                re.findall(r"by \(([\w, ]+)\)", rule["expr"])[0].split(", ")
+                if "by (" in rule["expr"]
+                else ()
+            )
+            assert used <= labels[base] | {"le"}, (name, used)
+    assert named == set(labels)
