@@ -1,16 +1,18 @@
 """``m5c demo`` (``make demo``): a real campaign over loopback HTTP to the embedded simulator.
 
-Starts the four-node simulator and a webhook receiver, sends a notification campaign at the real
-600 msg/s with a live progress bar, takes the Qingdao node down mid-run to show failover, waits
-for the delivery reports pushed to the receiver, then prints a summary table and writes a chart
-of messages/s per node and a JSON summary to the output folder. It stops everything it started.
+Starts the four-node simulator, a webhook receiver storing into a journal (``demo.db`` in the
+output folder) and the live dashboard of that journal (its URL is printed), sends a notification
+campaign through the journal at the real 600 msg/s with a live progress bar, takes the Qingdao
+node down mid-run to show failover, waits for the delivery reports pushed to the receiver, then
+prints a summary table and writes a chart of messages/s per node, a screenshot of the dashboard
+(headless Chromium) and a JSON summary to the output folder. It stops everything it started.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections import Counter
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..client import AsyncClient
-from ..engine import Campaign, EngineConfig, SendEngine
-from ..protocol import DeliveryReport
+from ..dashboard import DashboardApp, JournalReader, dashboard_config
+from ..engine import Campaign, EngineConfig
+from ..journal import Journal, run_campaign
+from ..protocol import PushBatch
 from ..simulator import DEMO_ACCOUNT, AccountConfig, PlatformSettings, free_port, run_simulator
 from ..simulator._serve import _EmbeddedServer
 from ..webhook import WebhookReceiver
+from ._progress import ProgressHooks
 
 __all__ = ["run_demo"]
 
@@ -43,63 +48,83 @@ async def run_demo(
 
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
-    stored: dict[tuple[str, str], str] = {}
-    duplicate_reports = 0
-
-    async def store(batch: list[DeliveryReport]) -> None:
-        nonlocal duplicate_reports
-        for report in batch:
-            key = (report.msgid, report.mobile)
-            if key in stored:
-                duplicate_reports += 1
-            stored[key] = report.status
-
+    db = out / "demo.db"
+    for stale in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
+        stale.unlink(missing_ok=True)
     token = secrets.token_urlsafe(24)
-    receiver = WebhookReceiver(on_reports=store, token=token)
-    hook_port = free_port()
-    hook = _EmbeddedServer(
-        uvicorn.Config(
-            receiver, host="127.0.0.1", port=hook_port, log_level="error", lifespan="off"
-        )
-    )
+    hook_port, board_port = free_port(), free_port()
     account = AccountConfig(
         username=DEMO_ACCOUNT.username,
         password=DEMO_ACCOUNT.password,
         apikey=DEMO_ACCOUNT.apikey,
         report_push_url=f"http://127.0.0.1:{hook_port}/{token}/reports",
+        reply_push_url=f"http://127.0.0.1:{hook_port}/{token}/replies",
     )
-    summary: dict[str, Any] = {}
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(hook.serve)
-        while not hook.started:
+    board_url = f"http://127.0.0.1:{board_port}/"
+    async with Journal(db) as journal, anyio.create_task_group() as tg:
+        sink = _CountingSink(journal)
+        hook = _EmbeddedServer(
+            uvicorn.Config(
+                WebhookReceiver(sink=sink, token=token),
+                host="127.0.0.1",
+                port=hook_port,
+                log_level="error",
+                lifespan="off",
+            )
+        )
+        board = _EmbeddedServer(
+            dashboard_config(
+                DashboardApp(JournalReader(db), interval=1.0),
+                host="127.0.0.1",
+                port=board_port,
+                log_level="error",
+            )
+        )
+        for server in (hook, board):
+            tg.start_soon(server.serve)
+        while not (hook.started and board.started):
             await anyio.sleep(0.01)
         async with run_simulator([account], nodes=4, settings=PlatformSettings()) as sim:
             console.print(
                 f"[bold]m5c demo[/]: simulator nodes {', '.join(sim.base_urls)}; "
                 f"webhook http://127.0.0.1:{hook_port}/<token>/reports"
             )
+            console.print(f"[bold]live dashboard[/]: {board_url} (open it while the demo runs)")
             async with AsyncClient(
                 username=account.username,
                 password=account.password,
                 apikey=account.apikey,
                 nodes=sim.base_urls,
             ) as client:
-                engine = SendEngine(client, EngineConfig(packet_size=packet_size), hooks=[])
                 campaign = Campaign(
                     numbers=(f"1{3 + i % 7}{i:09d}" for i in range(numbers)),
                     content="【m5c演示】您的订单已发货，回复TD退订",
                     name="demo",
                 )
                 result = await _run_with_progress(
-                    console, sim, engine, campaign, numbers, down_at, down_for
+                    console,
+                    sim,
+                    client,
+                    journal,
+                    campaign,
+                    EngineConfig(packet_size=packet_size),
+                    numbers,
+                    down_at,
+                    down_for,
                 )
-                console.print("waiting for the delivery reports pushed to the webhook…")
+                for i, text in enumerate(_REPLIES):
+                    sim.platform.inject_reply(account.username, f"1{3 + i % 7}{i:09d}", text)
+                console.print("waiting for the delivery reports and replies pushed to the webhook…")
                 with anyio.move_on_after(30):
-                    while len(stored) < result.accepted:
-                        await anyio.sleep(0.2)
+                    while True:
+                        status = await journal.status()
+                        if not status.no_report and status.replies >= len(_REPLIES):
+                            break
+                        await anyio.sleep(0.5)
             stats = sim.platform.snapshot()
-        hook.should_exit = True
-    statuses = Counter(stored.values())
+        status = await journal.status()
+        shot = await _screenshot(board_url, out / "dashboard.png", status.delivered, console)
+        hook.should_exit = board.should_exit = True
     summary = {
         "numbers": numbers,
         "accepted": result.accepted,
@@ -110,10 +135,10 @@ async def run_demo(
         "throttled_replies": stats["throttled"],
         "duplicates": stats["duplicates"],
         "platform_accepted": stats["accepted"],
-        "reports_stored": len(stored),
-        "duplicate_reports": duplicate_reports,
-        "delivered": statuses.get("DELIVRD", 0),
-        "undelivered": sum(v for k, v in statuses.items() if k != "DELIVRD"),
+        "reports_stored": status.delivered + status.undelivered,
+        "duplicate_reports": sink.duplicates,
+        "delivered": status.delivered,
+        "undelivered": status.undelivered,
         "per_node": {n: c.get("accepted", 0) for n, c in stats["per_node"].items()},
         "seconds": round(result.seconds, 1),
         "rate": round(result.accepted / max(result.seconds, 1e-9), 1),
@@ -121,19 +146,41 @@ async def run_demo(
     _table(console, summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     chart = _chart(out / "rate-per-node.png", stats["per_node_second"], down_at, down_for)
-    console.print(f"wrote {out / 'summary.json'}" + (f" and {chart}" if chart else ""))
+    written = [p for p in (out / "summary.json", chart, shot) if p is not None]
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    console.print(f"see the journal again: m5c dashboard --journal {db}")
     return summary
+
+
+#: Replies the demo's handsets send once the campaign is out (shown by the dashboard).
+_REPLIES = ("收到，谢谢", "TD", "<b>什么时候到？</b>")
+
+
+class _CountingSink:
+    """The journal as the receiver's sink, counting reports pushed again (already stored)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.duplicates = 0
+
+    async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> object:
+        counts = await self.journal.store_push(batch, peer=peer)
+        self.duplicates += counts.duplicates
+        return counts
 
 
 async def _run_with_progress(
     console: Console,
     sim: Any,
-    engine: SendEngine,
+    client: AsyncClient,
+    journal: Journal,
     campaign: Campaign,
+    config: EngineConfig,
     total: int,
     down_at: float,
     down_for: float,
 ) -> Any:
+    hooks = ProgressHooks()
     progress = Progress(
         TextColumn("[bold blue]{task.description}"),
         BarColumn(),
@@ -157,7 +204,7 @@ async def _run_with_progress(
 
     async def run() -> None:
         nonlocal result
-        result = await engine.run_campaign(campaign)
+        _, result = await run_campaign(client, journal, campaign, config, hooks=[hooks])
         tg.cancel_scope.cancel()
 
     with progress:
@@ -165,20 +212,82 @@ async def _run_with_progress(
             tg.start_soon(chaos)
             tg.start_soon(run)
             while True:
-                stats = engine.stats
                 health = " ".join(
                     f"{name.rsplit(':', 1)[-1]}:{state[0]}"
-                    for name, state in engine.client.health().items()
+                    for name, state in client.health().items()
                 )
                 progress.update(
                     task,
-                    completed=stats.accepted + stats.pending + stats.failed,
-                    rate=stats.rate(engine.clock()),
-                    throttled=stats.throttled,
+                    completed=hooks.done,
+                    rate=hooks.rate(),
+                    throttled=hooks.throttled,
                     health=health,
                 )
                 await anyio.sleep(0.25)
+        progress.update(task, completed=hooks.done, rate=hooks.rate(), throttled=hooks.throttled)
     return result
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+async def _screenshot(url: str, path: Path, delivered: int, console: Console) -> Path | None:
+    """The dashboard in headless Chromium once it shows ``delivered``; None (said in one line)
+    when there is no Chromium or it fails. Playwright drives it when installed (the dev extra),
+    else Chromium's own ``--screenshot``."""
+    chromium = shutil.which("chromium") or shutil.which(CHROMIUM)
+    if chromium is None:
+        console.print("no chromium found: the dashboard screenshot is skipped")
+        return None
+    try:
+        with anyio.fail_after(60):
+            try:
+                from playwright.async_api import async_playwright
+            except ImportError:
+                await _cli_screenshot(chromium, url, path)
+                return path
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+                    await page.goto(url)
+                    await page.wait_for_function(
+                        "() => document.getElementById('delivered').textContent"
+                        f" === '{delivered:,}'",
+                        timeout=30_000,
+                    )
+                    await page.screenshot(path=str(path), full_page=True)
+                finally:
+                    await browser.close()
+    except Exception as exc:
+        console.print(f"dashboard screenshot failed ({type(exc).__name__}: {exc}); skipped")
+        return None
+    return path
+
+
+async def _cli_screenshot(chromium: str, url: str, path: Path) -> None:
+    await anyio.run_process(
+        [
+            chromium,
+            *CHROMIUM_ARGS,
+            "--hide-scrollbars",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=5000",
+            f"--screenshot={path}",
+            url,
+        ],
+        check=True,
+    )
 
 
 def _table(console: Console, summary: dict[str, Any]) -> None:

@@ -142,7 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(p)
 
     p = sub.add_parser("bench", help="run a benchmark of benchmarks/ (source checkout)")
-    p.add_argument("name", choices=["goodput", "ceiling", "memory", "failover", "sim_load"])
+    p.add_argument(
+        "name", choices=["goodput", "ceiling", "memory", "failover", "sim_load", "dashboard"]
+    )
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
 
     p = sub.add_parser("demo", help="the main job: a campaign against the embedded simulator")

@@ -78,6 +78,29 @@ async def test_the_json_the_page_polls(journal_file: tuple[Path, int]) -> None:
             assert (await http.get(odd)).status_code == 404, odd
 
 
+async def test_a_slow_journal_is_read_at_most_a_fifth_of_the_time(
+    journal_file: tuple[Path, int],
+) -> None:
+    """A snapshot that takes 1 s to read is kept 4 s, whatever the interval asks."""
+    path, cid = journal_file
+    clock = FakeClock(0.0)
+
+    class Slow(JournalReader):
+        def snapshot(self, campaign_id: int | None = None) -> dict[str, object] | None:
+            clock.advance(1.0)
+            return super().snapshot(campaign_id)
+
+    app = DashboardApp(Slow(path), interval=0.2, clock=clock)
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        await http.get(f"/api/campaigns/{cid}")
+        clock.advance(3.9)
+        await http.get(f"/api/campaigns/{cid}")
+        assert app.queries == 1
+        clock.advance(0.2)
+        await http.get(f"/api/campaigns/{cid}")
+        assert app.queries == 2
+
+
 async def test_the_page_its_files_and_what_is_refused(journal_file: tuple[Path, int]) -> None:
     """The page loads only its own script and style under a strict policy; other methods, other
     Host names (DNS rebinding) and unknown paths are refused."""
