@@ -35,6 +35,8 @@ MAX_POINTS: Final = 240
 LATEST_REPLIES: Final = 20
 LATEST_QUARANTINE: Final = 10
 RAW_EXCERPT: Final = 300
+#: Characters of a reply shown (anyone can send one; a page must stay a page).
+REPLY_EXCERPT: Final = 500
 TOP_STATUSES: Final = 5
 _MOBILE = re.compile(r"(?<![0-9])1[0-9]{10}(?![0-9])")
 
@@ -158,7 +160,8 @@ class JournalReader:
                         "id": r[0],
                         "mobile": mask(r[1]),
                         "ext": r[2],
-                        "content": r[3],
+                        "content": r[3][:REPLY_EXCERPT],
+                        "content_chars": len(r[3]),
                         "at": r[4],
                         "received": r[5],
                     }

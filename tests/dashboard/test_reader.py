@@ -63,6 +63,7 @@ async def test_snapshot_of_a_journal_with_known_times(journal_file: tuple[Path, 
     [reply] = snap["replies"]["latest"]
     assert reply["mobile"] == NUMBERS[3][:3] + "****" + NUMBERS[3][-4:]
     assert reply["content"] == XSS, "data is passed on as it is; the page shows it as text"
+    assert reply["content_chars"] == len(XSS)
     quarantine = snap["quarantine"]
     assert (quarantine["held"], quarantine["resolved"]) == (1, 0)
     [held] = quarantine["latest"]
@@ -163,3 +164,29 @@ async def test_wide_campaigns_keep_to_the_points_limit(tmp_path: Path) -> None:
     assert timeline["points"] == 235 <= 240
     series = timeline["nodes"]["n"]
     assert sum(series) * timeline["bucket"] == pytest.approx(40)
+
+
+async def test_a_long_reply_is_cut_and_says_how_long_it_was(tmp_path: Path) -> None:
+    """Anyone can send a reply: 10,000 characters are cut to 500, with the full length."""
+    from datetime import UTC, datetime
+
+    from m5c_async.protocol import InboundReply
+
+    path = tmp_path / "long.db"
+    cid = await build(path)
+    async with Journal(path) as journal:
+        await journal.store_replies(
+            [
+                InboundReply(
+                    ext="0",
+                    reply_id="8",
+                    mobile=NUMBERS[4],
+                    content="长" * 10_000,
+                    at=datetime.now(UTC),
+                )
+            ]
+        )
+    snap = JournalReader(path).snapshot(cid)
+    assert snap is not None
+    latest = snap["replies"]["latest"][0]
+    assert (latest["content"], latest["content_chars"]) == ("长" * 500, 10_000)

@@ -218,7 +218,8 @@ function render(data) {
   rateChart(data.timeline);
   refusalChart(data.timeline, data.request_log);
   rows("replies", data.replies.latest, (r) => [
-    [clock(r.received)], [r.mobile], [r.ext || "–"], [r.content],
+    [clock(r.received)], [r.mobile], [r.ext || "–"],
+    [r.content + (r.content_chars > r.content.length ? ` … (${fmt(r.content_chars)} characters)` : "")],
   ], "no reply yet");
   rows("quarantine", data.quarantine.latest, (q) => [
     [String(q.id)], [clock(q.received)], [`${q.kind}${q.format ? " " + q.format : ""}`], [q.reason],
