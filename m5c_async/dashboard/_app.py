@@ -10,8 +10,9 @@ Rules:
    ``latest``) is one campaign's snapshot (``_reader.py``). The page polls them every
    ``interval`` seconds. Snapshots are computed in a worker thread, one at a time, and shared by
    every client asking within half an interval (or four times as long as the last one took to
-   read, so reading a large journal takes at most a fifth of the time): more viewers do not
-   mean more queries.
+   read, so reading a large journal takes at most a fifth of the time), and up to 30 s while the
+   journal's files have not changed: more viewers do not mean more queries, and a finished
+   campaign left open costs next to nothing.
 3. Only ``GET`` and ``HEAD``; a request whose ``Host`` is not one of ``allowed_hosts`` (by default
    the loopback names) is refused, so another site cannot read the page through DNS rebinding.
 """
@@ -43,6 +44,8 @@ _FILES: Final = {
 _JSON: Final = b"application/json"
 #: A snapshot is kept at least this many times as long as it took to read.
 BUSY_FACTOR: Final = 4.0
+#: Seconds a snapshot is kept while the journal's files do not change.
+UNCHANGED_MAX_AGE: Final = 30.0
 _POLICY: Final = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     b"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -70,7 +73,7 @@ class DashboardApp:
         self.allowed_hosts = None if allowed_hosts is None else frozenset(allowed_hosts)
         self.clock = clock
         self._files = {path: (_static(name), kind) for path, (name, kind) in _FILES.items()}
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache: dict[str, tuple[float, tuple[int, ...], Any]] = {}
         self._lock = anyio.Lock()
         self._fresh = interval / 2
         self.queries = 0
@@ -150,13 +153,18 @@ class DashboardApp:
     async def _cached(self, key: str, read: Callable[[], Any]) -> Any:
         async with self._lock:
             now = self.clock()
+            version = self.reader.version()
             hit = self._cache.get(key)
-            if hit is not None and now - hit[0] < self._fresh:
-                return hit[1]
+            if hit is not None:
+                at, seen, value = hit
+                # Fresh enough, or nothing was written since (a finished campaign costs nothing
+                # to watch; read again now and then all the same).
+                if now - at < self._fresh or (seen == version and now - at < UNCHANGED_MAX_AGE):
+                    return value
             value = await anyio.to_thread.run_sync(read)
             done = self.clock()
             self.queries += 1
-            self._cache[key] = (done, value)
+            self._cache[key] = (done, version, value)
             # A slow journal (a campaign of millions) is read less often: reading takes at most
             # a fifth of the time.
             self._fresh = max(self.interval / 2, BUSY_FACTOR * (done - now))

@@ -69,6 +69,19 @@ class JournalReader:
         if "campaigns" not in tables or "messages" not in tables:
             raise JournalError(f"{self.path} is not a campaign journal")
 
+    def version(self) -> tuple[int, ...]:
+        """What a writer's commit changes: inode, size and modification time of the file and of
+        its ``-wal`` (equal versions: the snapshot read before still holds)."""
+        parts: list[int] = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                st = path.stat()
+            except OSError:
+                parts += (0, 0, 0)
+            else:
+                parts += (st.st_ino, st.st_size, st.st_mtime_ns)
+        return tuple(parts)
+
     def _connect(self) -> _ReadOnly:
         return _ReadOnly(self.path)
 

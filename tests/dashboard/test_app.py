@@ -16,11 +16,13 @@ import anyio
 import httpx
 
 from m5c_async.dashboard import DashboardApp, JournalReader, dashboard_config
+from m5c_async.journal import Journal
+from m5c_async.protocol import InboundReply
 from m5c_async.simulator import free_port
 from m5c_async.simulator._serve import _EmbeddedServer
 from tests.conftest import FakeClock
 
-from .conftest import XSS
+from .conftest import NUMBERS, XSS
 
 
 @asynccontextmanager
@@ -69,9 +71,19 @@ async def test_the_json_the_page_polls(journal_file: tuple[Path, int]) -> None:
         before = app.queries
         await http.get(f"/api/campaigns/{cid}")
         assert app.queries == before, "a second viewer within half an interval reuses it"
-        clock.advance(1.0)
+        clock.advance(10.0)
         await http.get(f"/api/campaigns/{cid}")
+        assert app.queries == before, "nothing was written: the snapshot still holds"
+        async with Journal(path) as journal:
+            await journal.store_replies(
+                [InboundReply(ext="0", reply_id="9", mobile=NUMBERS[5], content="好", at=None)]
+            )
+        changed = (await http.get(f"/api/campaigns/{cid}")).json()
         assert app.queries == before + 1
+        assert changed["replies"]["count"] == 2
+        clock.advance(31.0)
+        await http.get(f"/api/campaigns/{cid}")
+        assert app.queries == before + 2, "read again after 30 s all the same"
         missing = await http.get("/api/campaigns/99")
         assert (missing.status_code, missing.json()) == (404, {"error": "no such campaign"})
         for odd in ("/api/campaigns/-1", "/api/campaigns/1e3", "/api/campaigns/١", "/nope"):
@@ -86,9 +98,14 @@ async def test_a_slow_journal_is_read_at_most_a_fifth_of_the_time(
     clock = FakeClock(0.0)
 
     class Slow(JournalReader):
+        """Takes a second to read a journal that changes all the time."""
+
         def snapshot(self, campaign_id: int | None = None) -> dict[str, object] | None:
             clock.advance(1.0)
             return super().snapshot(campaign_id)
+
+        def version(self) -> tuple[int, ...]:
+            return (int(clock.now * 1000),)
 
     app = DashboardApp(Slow(path), interval=0.2, clock=clock)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
