@@ -1,7 +1,8 @@
 """m5c_async: an asyncio client and sending engine for the 5c (美联软通) SMS platform, API 7.0.
 
-Layers, from the top: ``cli`` -> ``engine`` -> ``AsyncClient`` -> ``protocol`` (pure) -> httpx.
-The ``simulator`` and ``webhook`` packages reuse ``protocol`` and never import the engine.
+Layers, from the top: ``cli`` -> ``journal`` -> ``engine`` -> ``client`` -> ``protocol`` (pure);
+the client's transports speak HTTP. The ``simulator`` and ``webhook`` packages reuse ``protocol``
+and never import the engine or the client (docs/architecture.md; a test keeps the direction).
 """
 
 from __future__ import annotations

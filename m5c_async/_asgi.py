@@ -1,4 +1,9 @@
-"""Small raw-ASGI helpers shared by the simulator and the webhook receiver."""
+"""Small raw-ASGI helpers shared by our ASGI apps: the webhook receiver, the simulator's nodes
+and the dashboard.
+
+A shared module at the top of the package (docs/architecture.md) because none of those packages
+may import another's internals. Nothing here imports a server: uvicorn stays an optional extra.
+"""
 
 from __future__ import annotations
 

@@ -6,8 +6,7 @@ re-exports it beside the settings that belong to the client and the engine.
 
 from __future__ import annotations
 
-from .protocol._catalog import NODES, PROFILES, BusinessType, Node, Profile
-from .protocol._credentials import Credentials, md5_hex
+from .protocol import NODES, PROFILES, BusinessType, Credentials, Node, Profile, md5_hex
 
 __all__ = [
     "NODES",

@@ -26,8 +26,14 @@ from ..dashboard import DashboardApp, JournalReader, dashboard_config
 from ..engine import Campaign, EngineConfig
 from ..journal import Journal, run_campaign
 from ..protocol import PushBatch
-from ..simulator import DEMO_ACCOUNT, AccountConfig, PlatformSettings, free_port, run_simulator
-from ..simulator._serve import _EmbeddedServer
+from ..simulator import (
+    DEMO_ACCOUNT,
+    AccountConfig,
+    EmbeddedServer,
+    PlatformSettings,
+    free_port,
+    run_simulator,
+)
 from ..webhook import WebhookReceiver
 from ._progress import ProgressHooks
 
@@ -63,7 +69,7 @@ async def run_demo(
     board_url = f"http://127.0.0.1:{board_port}/"
     async with Journal(db) as journal, anyio.create_task_group() as tg:
         sink = _CountingSink(journal)
-        hook = _EmbeddedServer(
+        hook = EmbeddedServer(
             uvicorn.Config(
                 WebhookReceiver(sink=sink, token=token),
                 host="127.0.0.1",
@@ -72,7 +78,7 @@ async def run_demo(
                 lifespan="off",
             )
         )
-        board = _EmbeddedServer(
+        board = EmbeddedServer(
             dashboard_config(
                 DashboardApp(JournalReader(db), interval=1.0),
                 host="127.0.0.1",

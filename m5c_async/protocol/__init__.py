@@ -2,6 +2,10 @@
 
 Nothing in this package does I/O or reads a clock: no asyncio, anyio, httpx, sockets, files or
 ``time``. Time comes in as arguments. A test reads the imports of every module here to keep it so.
+
+Both sides of the wire live here: the client's (``build_*`` encoders, ``parse_*`` parsers) and the
+platform's (``read_*_send``/``read_form`` request readers, ``format_*`` reply writers, used by the
+simulator), so that a rule of the document is written once.
 """
 
 from __future__ import annotations
@@ -124,6 +128,27 @@ from ._reconcile import (
     record_window,
 )
 from ._segments import segments
+from ._server import (
+    SOAP_NAMESPACE,
+    SOAP_PARTS,
+    BatchRequestItem,
+    RequestError,
+    decode_wire_content,
+    format_balance,
+    format_billing_block,
+    format_records,
+    format_replies,
+    format_reports,
+    format_soap_fault,
+    format_soap_reply,
+    read_batch_xml,
+    read_form,
+    read_json_send,
+    read_soap_send,
+    read_xml_send,
+    wire_encoding,
+    wire_text,
+)
 
 __all__ = [
     "CLOCK_SKEW",
@@ -136,10 +161,13 @@ __all__ = [
     "PROFILES",
     "RECORDED_LATE",
     "SHANGHAI",
+    "SOAP_NAMESPACE",
+    "SOAP_PARTS",
     "STATUS_MAX_CHARS",
     "VARIANTS",
     "Balance",
     "BatchItem",
+    "BatchRequestItem",
     "BillingEntry",
     "BlacklistStatus",
     "BusinessType",
@@ -170,6 +198,7 @@ __all__ = [
     "RecordWindow",
     "RejectReason",
     "Rejected",
+    "RequestError",
     "RequestSpec",
     "Scheme",
     "SendFormat",
@@ -192,12 +221,20 @@ __all__ = [
     "decode_body",
     "decode_push_content",
     "decode_reply",
+    "decode_wire_content",
     "detect_push_format",
     "encode_content",
     "encode_push_data",
     "error_for_reply",
+    "format_balance",
+    "format_billing_block",
+    "format_records",
+    "format_replies",
     "format_reply_push",
     "format_report_push",
+    "format_reports",
+    "format_soap_fault",
+    "format_soap_reply",
     "is_error_reply",
     "is_mainland",
     "make_limiter",
@@ -223,12 +260,17 @@ __all__ = [
     "parse_wall_time",
     "push_payloads",
     "raise_for_error",
+    "read_batch_xml",
+    "read_form",
+    "read_json_send",
     "read_number",
     "read_push",
     "read_reply_pull",
     "read_reply_push",
     "read_report_pull",
     "read_report_push",
+    "read_soap_send",
+    "read_xml_send",
     "record_window",
     "report_status",
     "segments",
@@ -238,4 +280,6 @@ __all__ = [
     "url_decode",
     "utf8_keeping_bytes",
     "validate",
+    "wire_encoding",
+    "wire_text",
 ]

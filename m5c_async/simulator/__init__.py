@@ -18,13 +18,14 @@ from ._cli import add_arguments, serve_from_args
 from ._faults import NodeFaults, ScenarioEvent, load_scenario, scenario_options
 from ._platform import LedgerEntry, Platform, PlatformSettings
 from ._pusher import Pusher
-from ._serve import SimulatorServer, free_port, run_simulator
+from ._serve import EmbeddedServer, SimulatorServer, free_port, run_simulator
 
 __all__ = [
     "DEMO_ACCOUNT",
     "MAX_BODY",
     "AccountConfig",
     "AccountState",
+    "EmbeddedServer",
     "LedgerEntry",
     "NodeApp",
     "NodeFaults",

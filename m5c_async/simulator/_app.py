@@ -15,8 +15,10 @@ import orjson
 
 from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, read_body
 from .._asgi import respond as _respond
-from ..protocol import NODES, Encoding, ErrorReply
-from ..protocol._server import (
+from ..protocol import (
+    NODES,
+    Encoding,
+    ErrorReply,
     RequestError,
     format_soap_fault,
     format_soap_reply,

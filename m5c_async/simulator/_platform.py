@@ -35,18 +35,16 @@ from ..protocol import (
     Encoding,
     ErrorReply,
     Limiter,
-    md5_hex,
-    read_number,
-    segments,
-    split_mobiles,
-)
-from ..protocol._server import (
     decode_wire_content,
     format_balance,
     format_billing_block,
     format_records,
     format_replies,
     format_reports,
+    md5_hex,
+    read_number,
+    segments,
+    split_mobiles,
     wire_encoding,
     wire_text,
 )

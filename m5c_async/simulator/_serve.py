@@ -25,7 +25,7 @@ from ._faults import NodeFaults, ScenarioEvent
 from ._platform import Platform, PlatformSettings
 from ._pusher import Pusher
 
-__all__ = ["SimulatorServer", "free_port", "run_simulator"]
+__all__ = ["EmbeddedServer", "SimulatorServer", "free_port", "run_simulator"]
 
 log = logging.getLogger("m5c_async.simulator")
 
@@ -52,12 +52,23 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without signal capture: the embedding process owns its signals."""
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server to run inside an event loop that is not its own: no signal capture.
+
+    The embedding process owns SIGINT/SIGTERM (Ctrl-C reaches the embedding task, which sets
+    ``should_exit``). ``SimulatorServer`` serves each node with one; the demo, the webhook and
+    dashboard tests serve their ASGI apps with it too. Start it with ``serve()`` in a task, wait
+    for ``started``, stop it with ``should_exit = True``.
+    """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
+        """Leave the process's signal handlers alone."""
         yield
+
+
+#: The name it had before it was public (kept while branches that import it land).
+_EmbeddedServer = EmbeddedServer
 
 
 class SimulatorServer:
@@ -85,7 +96,7 @@ class SimulatorServer:
         self.node_names = [n.name for n in NODES[:nodes]]
         self.faults: dict[str, NodeFaults] = {name: NodeFaults() for name in self.node_names}
         self.scenario = list(scenario)
-        self._servers: dict[str, tuple[_EmbeddedServer, anyio.Event]] = {}
+        self._servers: dict[str, tuple[EmbeddedServer, anyio.Event]] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self.pusher: Pusher | None = None
 
@@ -128,7 +139,7 @@ class SimulatorServer:
             backlog=4096,
             interface="asgi3",
         )
-        server = _EmbeddedServer(config)
+        server = EmbeddedServer(config)
         done = anyio.Event()
 
         async def serve() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from xml.sax.saxutils import quoteattr
 
-from ..protocol._server import SOAP_NAMESPACE, SOAP_PARTS
+from ..protocol import SOAP_NAMESPACE, SOAP_PARTS
 
 __all__ = ["SOAP_PATH", "wsdl"]
 

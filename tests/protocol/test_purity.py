@@ -25,7 +25,6 @@ FORBIDDEN = {
     "sqlite3",
     "random",
     "uvicorn",
-    "aiolimiter",
     "redis",
 }
 

@@ -20,6 +20,7 @@ from m5c_async import md5_hex
 from m5c_async.protocol import PushFormat, parse_reply_push, parse_report_push
 from m5c_async.simulator import (
     AccountConfig,
+    EmbeddedServer,
     PlatformSettings,
     free_port,
     load_accounts,
@@ -27,7 +28,6 @@ from m5c_async.simulator import (
     parse_account_spec,
     run_simulator,
 )
-from m5c_async.simulator._serve import _EmbeddedServer
 from tests.conftest import APIKEY, PASSWORD
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -64,7 +64,7 @@ class Receiver:
 async def serve(app: Any) -> AsyncIterator[str]:
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)
         with anyio.fail_after(5):

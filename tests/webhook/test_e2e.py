@@ -16,8 +16,13 @@ import pytest
 
 from m5c_async.journal import Journal
 from m5c_async.protocol import PushFormat
-from m5c_async.simulator import AccountConfig, PlatformSettings, free_port, run_simulator
-from m5c_async.simulator._serve import _EmbeddedServer
+from m5c_async.simulator import (
+    AccountConfig,
+    EmbeddedServer,
+    PlatformSettings,
+    free_port,
+    run_simulator,
+)
 from m5c_async.webhook import WebhookReceiver, receiver_config
 from tests.conftest import APIKEY, PASSWORD
 from tests.simulator.test_serving import form, serve, wait_for
@@ -92,7 +97,7 @@ async def test_every_push_lands_once_with_the_receiver_down_for_a_while(
 async def served(receiver: WebhookReceiver, **kw: Any) -> AsyncIterator[int]:
     """The receiver under uvicorn with ``receiver_config`` on a free loopback port."""
     port = free_port()
-    server = _EmbeddedServer(receiver_config(receiver, host="127.0.0.1", port=port, **kw))
+    server = EmbeddedServer(receiver_config(receiver, host="127.0.0.1", port=port, **kw))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)
         with anyio.fail_after(5):
