@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata as _metadata
 
-from ._config import Credentials, md5_hex, profile_for
+from ._config import Credentials, Settings, md5_hex, profile_for
 from ._exceptions import (
     AccountBlockedError,
     AccountError,
@@ -39,6 +39,7 @@ from ._exceptions import (
     ReplyFormatError,
     ReplyTooLargeError,
     SendRefusedError,
+    SettingsError,
     SourceError,
     ThrottledError,
     TransportError,
@@ -130,6 +131,8 @@ __all__ = [
     "SendReceipt",
     "SendRecord",
     "SendRefusedError",
+    "Settings",
+    "SettingsError",
     "SourceError",
     "ThrottledError",
     "Timeouts",

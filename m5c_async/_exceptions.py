@@ -14,7 +14,8 @@ class's verdict (a test compares this drawing with the classes)::
     │   │   └── ContentEncodingError   a character the chosen ``encode`` cannot carry
     │   ├── InvalidTimeError           naive datetimes, times out of range
     │   └── InvalidParameterError      any other argument or setting out of range (a ValueError)
-    │       └── SourceError            a campaign source that cannot be read (CSV columns, UTF-8)
+    │       ├── SourceError            a campaign source that cannot be read (CSV columns, UTF-8)
+    │       └── SettingsError          an ``M5C_*`` environment variable with a bad value
     ├── ProviderError                  the platform answered ``error:...`` (pointless)
     │   ├── AccountError               fatal for the account: stop sending (fatal)
     │   │   ├── AuthenticationError    wrong apikey or password, bad md5 length
@@ -80,6 +81,7 @@ __all__ = [
     "ReplyFormatError",
     "ReplyTooLargeError",
     "SendRefusedError",
+    "SettingsError",
     "SourceError",
     "ThrottledError",
     "TransportError",
@@ -193,6 +195,18 @@ class SourceError(InvalidParameterError):
         super().__init__(message)
         self.source = source
         self.line = line
+
+
+class SettingsError(InvalidParameterError):
+    """An ``M5C_*`` environment variable holds a value outside its rule, or one is missing.
+
+    Attributes:
+        variable: the variable's name (empty when the fault is a combination of two).
+    """
+
+    def __init__(self, message: str, *, variable: str) -> None:
+        super().__init__(message)
+        self.variable = variable
 
 
 # --- errors the platform answered --------------------------------------------------------------

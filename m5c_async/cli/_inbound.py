@@ -180,7 +180,7 @@ async def webhook(args: argparse.Namespace) -> int:
     from ..protocol import MAX_RECORDS_PER_PUSH
     from ..webhook import WebhookReceiver, receiver_config
 
-    token = args.token or os.environ.get("M5C_WEBHOOK_TOKEN") or None
+    token = args.token or args.settings.webhook_token
     if token is None and not args.insecure:
         raise UsageError("webhook serve needs --token (or M5C_WEBHOOK_TOKEN), or --insecure")
 

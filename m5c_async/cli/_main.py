@@ -9,7 +9,6 @@ JSON document on stdout (one object per line for streams).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tomllib
 from collections.abc import Callable, Coroutine, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 import anyio
 import orjson
 
+from .._config import Settings
 from .._exceptions import (
     AccountError,
     CampaignNotFoundError,
@@ -159,18 +159,16 @@ def _credentials(args: argparse.Namespace) -> dict[str, Any]:
     if args.config:
         config = tomllib.loads(args.config.read_text(encoding="utf-8"))
 
+    env: Settings = args.settings
+
     def pick(name: str) -> Any:
-        return (
-            getattr(args, name, None) or os.environ.get(f"M5C_{name.upper()}") or config.get(name)
-        )
+        return getattr(args, name, None) or getattr(env, name) or config.get(name)
 
     username, apikey = pick("username"), pick("apikey")
     password, password_md5 = pick("password"), pick("password_md5")
     if not username or not apikey or not (password or password_md5):
         raise _Usage("credentials missing: give --username, --apikey and --password (or env M5C_*)")
-    nodes = list(args.base_url) or [
-        u.strip() for u in os.environ.get("M5C_BASE_URL", "").split(",") if u.strip()
-    ]
+    nodes = list(args.base_url) or list(env.base_urls)
     nodes = nodes or list(args.node) or config.get("nodes", [])
     return {
         "username": username,
@@ -453,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        # The M5C_* environment, read once: a bad value stops every command with its name.
+        args.settings = Settings.from_env()
         if args.command == "sim":
             from ..simulator import serve_from_args
 
