@@ -57,6 +57,12 @@ class NodeApp:
         >>> from m5c_async.simulator import DEMO_ACCOUNT, NodeApp, Platform
         >>> app = NodeApp(Platform([DEMO_ACCOUNT]), "qingdao")
         >>> transport = httpx.ASGITransport(app=app)
+        >>> async def balance() -> str:
+        ...     async with httpx.AsyncClient(transport=transport, base_url="http://sim") as http:
+        ...         reply = await http.get("/api/send/index.php")  # no credentials
+        ...         return reply.text
+        >>> anyio.run(balance)
+        'error:Missing username'
     """
 
     def __init__(

@@ -75,8 +75,8 @@ class SimulatorServer:
     """Run 1..4 nodes of the simulated platform on ``port``, ``port+1``...
 
     Example:
-        >>> # async with run_simulator(nodes=4) as sim:
-        >>> #     sim.base_urls  -> ["http://127.0.0.1:P", ...]
+        >>> # async with run_simulator(accounts, nodes=4) as sim:
+        >>> #     sim.base_urls  -> ["http://127.0.0.1:P", "http://127.0.0.1:P+1", ...]
     """
 
     def __init__(
@@ -202,8 +202,12 @@ async def run_simulator(
     """Start a simulator on free loopback ports for the duration of the block.
 
     Example:
-        >>> # async with run_simulator([DEMO_ACCOUNT], nodes=2) as sim:
-        >>> #     ... sim.base_urls ...
+        >>> from m5c_async.simulator import DEMO_ACCOUNT
+        >>> async def nodes() -> list[str]:
+        ...     async with run_simulator([DEMO_ACCOUNT], nodes=2) as sim:
+        ...         return [url.rsplit(":", 1)[0] for url in sim.base_urls]
+        >>> anyio.run(nodes)
+        ['http://127.0.0.1', 'http://127.0.0.1']
     """
     platform = Platform(accounts, settings=settings)
     server = SimulatorServer(platform, host=host, port=port, nodes=nodes, scenario=scenario)
