@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "BodyTooLarge",
+    "Disconnected",
     "Message",
     "Receive",
     "Scope",
@@ -31,22 +32,30 @@ class BodyTooLarge(Exception):
     """The request body passed the limit; it was not held whole."""
 
 
+class Disconnected(Exception):
+    """The client went away before the body was complete: half a body is not a request."""
+
+
 async def read_body(receive: Receive, limit: int) -> bytes:
-    """Read a request body, refusing it as soon as it passes ``limit`` bytes."""
+    """Read a request body whole.
+
+    Raises:
+        BodyTooLarge: as soon as it passes ``limit`` bytes.
+        Disconnected: the client disconnected before the last chunk.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            raise Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 async def respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:

@@ -188,12 +188,7 @@ class Intake:
         async with aclosing(_number_chunks(source, min(size, _LINES))) as chunks:
             async for chunk in chunks:
                 for line, raw in chunk:
-                    judged: Iterable[tuple[str, str | RejectReason]]
-                    try:
-                        judged = ((raw, normalize(raw)),)
-                    except InvalidNumberError as exc:
-                        judged = self._split(raw, RejectReason(exc.reason))
-                    for part, number in judged:
+                    for part, number in self._parts(raw):
                         if isinstance(number, RejectReason):
                             self._refuse(rejected, part, number, line)
                         elif seen is not None and not seen.add(number):
@@ -220,12 +215,7 @@ class Intake:
         async with aclosing(_message_chunks(source, min(size, _LINES))) as chunks:
             async for chunk in chunks:
                 for line, raw, content in chunk:
-                    judged: Iterable[tuple[str, str | RejectReason]]
-                    try:
-                        judged = ((raw, normalize(raw)),)
-                    except InvalidNumberError as exc:
-                        judged = self._split(raw, RejectReason(exc.reason))
-                    for part, number in judged:
+                    for part, number in self._parts(raw):
                         verdict = self._judge(number, content, seen)
                         if isinstance(verdict, RejectReason):
                             self._refuse(rejected, part, verdict, line)
@@ -242,6 +232,14 @@ class Intake:
         if numbers or rejected:
             self.accepted += len(numbers)
             yield IntakeBatch(tuple(numbers), tuple(contents), tuple(rejected))
+
+    def _parts(self, raw: str) -> Iterable[tuple[str, str | RejectReason]]:
+        """A source item's number(s), each normalised or with the reason it is refused: one
+        number, or the parts of a line that holds several."""
+        try:
+            return ((raw, normalize(raw)),)
+        except InvalidNumberError as exc:
+            return self._split(raw, RejectReason(exc.reason))
 
     def _judge(
         self, number: str | RejectReason, content: str, seen: MessageSet | None

@@ -13,7 +13,7 @@ from typing import Any, Final
 import anyio
 import orjson
 
-from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, read_body
+from .._asgi import BodyTooLarge, Disconnected, Receive, Scope, Send, lifespan, read_body
 from .._asgi import respond as _respond
 from ..protocol import (
     NODES,
@@ -92,6 +92,8 @@ class NodeApp:
         except BodyTooLarge:
             await _respond(send, 413, b"request body too large", b"text/plain")
             return
+        except Disconnected:
+            return  # the client is gone: a half request is neither read nor answered
         if path.startswith("/_sim/"):
             await self._admin(scope, path, body, send)
             return

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import anyio
 import anyio.to_thread
 
-from .._asgi import BodyTooLarge, Receive, Scope, Send, lifespan, respond
+from .._asgi import BodyTooLarge, Disconnected, Receive, Scope, Send, lifespan, read_body, respond
 from .._exceptions import PushFormatError
 from .._observers import notify
 from ..protocol import (
@@ -193,12 +193,12 @@ class WebhookReceiver:
             return None
         try:
             with anyio.fail_after(self.body_timeout):
-                return await _read_body(receive, self.max_body)
+                return await read_body(receive, self.max_body)
         except BodyTooLarge:
             await self._refuse(send, 413, f"body above {self.max_body} bytes", "%s", "too large")
         except TimeoutError:
             await self._refuse(send, 408, "body too slow", "%s", "push body too slow; dropped")
-        except _Disconnected:
+        except Disconnected:
             # Half a body is not a push: nothing is read or stored; the platform pushes again.
             self.refused += 1
         return None
@@ -271,27 +271,6 @@ class WebhookReceiver:
         accept = headers.get(b"accept", b"").decode("latin-1")
         body, content_type = self.metrics.render(accept)
         await respond(send, 200, body, content_type.encode("latin-1"))
-
-
-class _Disconnected(Exception):
-    """The sender went away before the body was complete."""
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The whole body, refused past ``limit`` bytes; a disconnect mid-body raises."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _answer(send: Send, status: int, text: str) -> None:
