@@ -23,7 +23,7 @@ from collections.abc import (
     Coroutine,
     Sequence,
 )
-from contextlib import aclosing, asynccontextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -54,6 +54,7 @@ from ._model import (
 )
 from ._pacer import LocalPacer, Pacer
 from ._pipeline import Budget, CampaignRun, PacketQueue
+from ._producers import Emit, produce_campaign, produce_packets
 from ._service import SubmitService
 from ._state import RunState
 
@@ -144,7 +145,7 @@ class SendEngine:
     def _end_run(self, run: RunState) -> CampaignResult:
         """Forget a run and tell the hooks its totals."""
         self._runs.discard(run)
-        result = self._result(run)
+        result = run.result(self.clock(), self.pacer.failures)
         if self._hooks.run_end and run.info is not None:
             self._hooks.run_end(run.info, result)
         return result
@@ -186,26 +187,8 @@ class SendEngine:
         """
         state = self._start_run(name, RunKind.PACKETS, at=at, ext=ext, before_send=before_send)
 
-        async def produce(
-            queue: PacketQueue,
-            emit: Callable[[PacketOutcome], Awaitable[None]],
-        ) -> None:
-            async with queue:
-                async for packet in packets:
-                    if state.stopping:
-                        # Taken from the source but never queued: it gets its outcome too.
-                        state.stats.pending += len(packet)
-                        await emit(
-                            PacketOutcome(
-                                kind=OutcomeKind.PENDING,
-                                packet_id=packet.id,
-                                numbers=packet.numbers,
-                                error=state.stopped_by,
-                                attempts=0,
-                            )
-                        )
-                        break
-                    await self._admit(queue, packet, state)
+        async def produce(queue: PacketQueue, emit: Emit) -> None:
+            await produce_packets(packets, queue, emit, state, self._admit)
 
         run = CampaignRun(outcomes=None)
         await self._pipeline(produce, None, run, state)
@@ -244,11 +227,16 @@ class SendEngine:
     ) -> None:
         state = self._start_run(campaign.name, RunKind.CAMPAIGN, at=campaign.at, ext=campaign.ext)
 
-        async def produce(
-            queue: PacketQueue,
-            emit: Callable[[PacketOutcome], Awaitable[None]],
-        ) -> None:
-            await self._produce(campaign, queue, emit, state)
+        intake = Intake(
+            encoding=self.client.encoding,
+            dedupe=self.config.dedupe,
+            packet_size=self.packet_size,
+            batch_size=self.config.batch_size,
+            reject_batch=_REJECT_BATCH,
+        )
+
+        async def produce(queue: PacketQueue, emit: Emit) -> None:
+            await produce_campaign(intake, campaign, queue, emit, state, self._admit, self._next_id)
 
         await self._pipeline(produce, outcomes, run, state)
 
@@ -325,48 +313,6 @@ class SendEngine:
         self._packet_ids += 1
         return self._packet_ids
 
-    async def _produce(
-        self,
-        campaign: Campaign,
-        queue: PacketQueue,
-        emit: Callable[[PacketOutcome], Awaitable[None]],
-        state: RunState,
-    ) -> None:
-        intake = Intake(
-            encoding=self.client.encoding,
-            dedupe=self.config.dedupe,
-            packet_size=self.packet_size,
-            batch_size=self.config.batch_size,
-            reject_batch=_REJECT_BATCH,
-        )
-        async with queue, aclosing(intake.batches(campaign)) as batches:
-            async for batch in batches:
-                if batch.rejected:
-                    state.stats.rejected += len(batch.rejected)
-                    await emit(
-                        PacketOutcome(
-                            kind=OutcomeKind.REJECTED,
-                            packet_id=0,
-                            numbers=(),
-                            rejected=batch.rejected,
-                        )
-                    )
-                if state.stopping:
-                    break
-                if batch.numbers:
-                    await self._enqueue(queue, batch.numbers, batch.contents, state)
-
-    async def _enqueue(
-        self,
-        queue: PacketQueue,
-        numbers: tuple[str, ...],
-        contents: tuple[str, ...],
-        state: RunState,
-    ) -> Packet:
-        packet = Packet(self._next_id(), numbers, contents)
-        await self._admit(queue, packet, state)
-        return packet
-
     async def _admit(self, queue: PacketQueue, packet: Packet, state: RunState) -> None:
         """Let a packet into the pipeline: within the message budget, counted, queued."""
         await self._budget.acquire(len(packet))
@@ -374,24 +320,6 @@ class SendEngine:
         if self._hooks.admit and state.info is not None:
             self._hooks.admit(packet, state.info)
         await queue.send(packet)
-
-    def _result(self, state: RunState) -> CampaignResult:
-        s = state.stats
-        return CampaignResult(
-            submitted=s.submitted,
-            accepted=s.accepted,
-            rejected=s.rejected,
-            failed=s.failed,
-            pending=s.pending,
-            ambiguous=s.ambiguous,
-            throttled=s.throttled,
-            retried=s.retried,
-            reconciled=s.reconciled,
-            per_node=dict(s.per_node),
-            seconds=self.clock() - s.started,
-            stopped_by=state.stopped_by,
-            pacer_failures=self.pacer.failures - state.pacer_failures_before,
-        )
 
     def stop(self) -> None:
         """Stop the runs in progress (campaigns and the ``submit()`` service): they take no new

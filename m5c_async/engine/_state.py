@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .._exceptions import M5CError
-from ._model import EngineStats, Packet, RunInfo
+from ._model import CampaignResult, EngineStats, Packet, RunInfo
 
 __all__ = [
     "BACKOFF",
@@ -48,6 +48,25 @@ class RunState:
         if reason is not None and self.stopped_by is None:
             self.stopped_by = reason
             log.error("run %s stopping: %s", self.name, reason.message)
+
+    def result(self, now: float, pacer_failures: int) -> CampaignResult:
+        """The run's totals at ``now`` (the engine's clock), given the pacer's failure count."""
+        s = self.stats
+        return CampaignResult(
+            submitted=s.submitted,
+            accepted=s.accepted,
+            rejected=s.rejected,
+            failed=s.failed,
+            pending=s.pending,
+            ambiguous=s.ambiguous,
+            throttled=s.throttled,
+            retried=s.retried,
+            reconciled=s.reconciled,
+            per_node=dict(s.per_node),
+            seconds=now - s.started,
+            stopped_by=self.stopped_by,
+            pacer_failures=pacer_failures - self.pacer_failures_before,
+        )
 
 
 # --- what to do after one request: a typed union ------------------------------------------------
