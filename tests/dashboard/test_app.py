@@ -18,8 +18,7 @@ import httpx
 from m5c_async.dashboard import DashboardApp, JournalReader, dashboard_config
 from m5c_async.journal import Journal
 from m5c_async.protocol import InboundReply
-from m5c_async.simulator import free_port
-from m5c_async.simulator._serve import _EmbeddedServer
+from m5c_async.simulator import EmbeddedServer, free_port
 from tests.conftest import FakeClock
 
 from .conftest import NUMBERS, XSS
@@ -29,7 +28,7 @@ from .conftest import NUMBERS, XSS
 async def served(app: DashboardApp) -> AsyncIterator[str]:
     """The app under uvicorn with the command's own configuration, on a free port."""
     port = free_port()
-    server = _EmbeddedServer(dashboard_config(app, host="127.0.0.1", port=port))
+    server = EmbeddedServer(dashboard_config(app, host="127.0.0.1", port=port))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)
         with anyio.fail_after(10):
@@ -157,7 +156,7 @@ async def test_under_a_path_prefix(journal_file: tuple[Path, int]) -> None:
     port = free_port()
     app = DashboardApp(JournalReader(path))
     config = dashboard_config(app, host="127.0.0.1", port=port, root_path="/ops/sms")
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)
         with anyio.fail_after(10):

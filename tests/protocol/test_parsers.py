@@ -19,6 +19,8 @@ from m5c_async.protocol import (
     SHANGHAI,
     Encoding,
     decode_body,
+    format_soap_fault,
+    format_soap_reply,
     parse_balance,
     parse_billing,
     parse_bind,
@@ -32,7 +34,6 @@ from m5c_async.protocol import (
     parse_wall_time,
     url_decode,
 )
-from m5c_async.protocol._server import format_soap_fault, format_soap_reply
 
 # §5.1 / §5.1.2
 RECORDS_EXAMPLE = (

@@ -14,6 +14,7 @@ from m5c_async.protocol import (
     Encoding,
     build_send,
     decode_body,
+    decode_wire_content,
     parse_balance,
     parse_billing,
     parse_bind,
@@ -26,8 +27,9 @@ from m5c_async.protocol import (
     parse_reports,
     parse_send,
     parse_soap_send,
+    read_form,
+    wire_encoding,
 )
-from m5c_async.protocol._server import decode_wire_content, read_form, wire_encoding
 
 CREDS = Credentials.create(username="mlrt", password="pw", apikey="k" * 32)
 _content = st.text(
