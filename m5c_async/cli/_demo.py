@@ -18,7 +18,6 @@ from typing import Any
 
 import anyio
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..client import AsyncClient
@@ -35,7 +34,7 @@ from ..simulator import (
     run_simulator,
 )
 from ..webhook import WebhookReceiver
-from ._progress import ProgressHooks
+from ._progress import ProgressHooks, with_progress
 
 __all__ = ["run_demo"]
 
@@ -187,18 +186,6 @@ async def _run_with_progress(
     down_for: float,
 ) -> Any:
     hooks = ProgressHooks()
-    progress = Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[rate]:>6.0f} msg/s"),
-        TextColumn("throttled {task.fields[throttled]}"),
-        TextColumn("{task.fields[health]}"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    task = progress.add_task("sending", total=total, rate=0.0, throttled=0, health="")
-    result: Any = None
 
     async def chaos() -> None:
         await anyio.sleep(down_at)
@@ -208,30 +195,11 @@ async def _run_with_progress(
         console.print(f"[green]t={down_at + down_for:.0f}s: Qingdao is back[/]")
         await sim.set_faults("qingdao", down=False)
 
-    async def run() -> None:
-        nonlocal result
+    async def work() -> Any:
         _, result = await run_campaign(client, journal, campaign, config, hooks=[hooks])
-        tg.cancel_scope.cancel()
+        return result
 
-    with progress:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(chaos)
-            tg.start_soon(run)
-            while True:
-                health = " ".join(
-                    f"{name.rsplit(':', 1)[-1]}:{state[0]}"
-                    for name, state in client.health().items()
-                )
-                progress.update(
-                    task,
-                    completed=hooks.done,
-                    rate=hooks.rate(),
-                    throttled=hooks.throttled,
-                    health=health,
-                )
-                await anyio.sleep(0.25)
-        progress.update(task, completed=hooks.done, rate=hooks.rate(), throttled=hooks.throttled)
-    return result
+    return await with_progress(console, hooks, client, total, work, beside=chaos)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -27,6 +27,7 @@ __all__ = [
     "OutcomeKind",
     "Packet",
     "PacketOutcome",
+    "RateMeter",
     "ReconcileEvent",
     "RequestEnd",
     "RunInfo",
@@ -347,6 +348,51 @@ class Campaign:
 RATE_WINDOW = 5.0
 
 
+class RateMeter:
+    """Counts a second over a sliding window (the last ``window`` seconds), time passed in.
+
+    The one sliding-rate counter of the package: the engine's live stats and the CLI's progress
+    bar read it. Entries older than the window are dropped as new ones come, so it stays small
+    whether or not anyone reads the rate.
+
+    Example:
+        >>> meter = RateMeter(window=5.0)
+        >>> meter.add(0.5, 100); meter.add(1.5, 200)
+        >>> meter.rate(2.0, since=0.0)  # 2 s after the start: over those 2 s
+        150.0
+        >>> meter.add(6.0, 300)
+        >>> meter.rate(6.0)             # the last 5 s, (1, 6]: 200 + 300
+        100.0
+    """
+
+    __slots__ = ("_recent", "window")
+
+    def __init__(self, window: float = RATE_WINDOW) -> None:
+        if window <= 0:
+            raise InvalidParameterError("a rate window must be positive")
+        self.window = window
+        self._recent: collections.deque[tuple[float, int]] = collections.deque()
+
+    def add(self, now: float, count: int) -> None:
+        """Count ``count`` at ``now``."""
+        self._recent.append((now, count))
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        recent = self._recent
+        while recent and recent[0][0] <= now - self.window:
+            recent.popleft()
+
+    def rate(self, now: float, *, since: float | None = None, window: float | None = None) -> float:
+        """Counts a second over the last ``window`` seconds (at most the meter's), or over the
+        time since ``since`` when that is shorter (a run that began 2 s ago)."""
+        window = self.window if window is None else min(window, self.window)
+        self._prune(now)
+        total = sum(c for t, c in self._recent if t > now - window)
+        span = window if since is None else min(window, max(now - since, 1e-9))
+        return total / span
+
+
 @dataclass(slots=True)
 class EngineStats:
     """Live counters of one run (a campaign, ``run_packets``, or the ``submit()`` service), for
@@ -366,29 +412,17 @@ class EngineStats:
     pacing_rate: float = 0.0
     per_node: collections.Counter[str] = field(default_factory=collections.Counter)
     started: float = 0.0
-    _recent: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
+    _accepted: RateMeter = field(default_factory=RateMeter)
 
     def record_accepted(self, now: float, count: int, node: str) -> None:
         """Count accepted messages for the totals and the sliding rate."""
         self.accepted += count
         self.per_node[node] += count
-        self._recent.append((now, count))
-        self._prune(now)
+        self._accepted.add(now, count)
 
-    def _prune(self, now: float) -> None:
-        # Only the last RATE_WINDOW seconds matter; without this the deque grows per packet
-        # whenever nobody reads the rate.
-        recent = self._recent
-        while recent and recent[0][0] < now - RATE_WINDOW:
-            recent.popleft()
-
-    def rate(self, now: float, window: float = 5.0) -> float:
+    def rate(self, now: float, window: float = RATE_WINDOW) -> float:
         """Accepted messages a second over the last ``window`` seconds (at most 5)."""
-        window = min(window, RATE_WINDOW)
-        self._prune(now)
-        recent = [(t, c) for t, c in self._recent if t >= now - window]
-        span = min(window, max(now - self.started, 1e-9))
-        return sum(c for _, c in recent) / span
+        return self._accepted.rate(now, since=self.started, window=window)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
