@@ -51,7 +51,6 @@ from ..protocol import (
     Credentials,
     DeliveryReport,
     Encoding,
-    EndpointName,
     InboundReply,
     PushBatch,
     Recipients,
@@ -104,16 +103,8 @@ T = TypeVar("T")
 
 #: No documented reply comes near this; a 50 MB body is refused without being held.
 DEFAULT_MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
-_READ_ONLY: Final = frozenset(
-    {
-        EndpointName.BALANCE,
-        EndpointName.RECORDS,
-        EndpointName.BILLING,
-        EndpointName.REPORTS_FOR,
-        EndpointName.REPLIES_BETWEEN,
-        EndpointName.BLACKLIST_CHECK,
-    }
-)
+#: Endpoints whose failed request may be asked of the next node (the catalog says which).
+_READ_ONLY: Final = frozenset(name for name, e in ENDPOINTS.items() if e.read_only)
 
 
 @dataclass(slots=True)

@@ -153,6 +153,7 @@ class Endpoint:
         fixed: parameters with a fixed value (``action``, ``format``).
         sends: True when a request can make the platform send messages (never retried blindly).
         consumes: True when reading it removes data on the platform (report and reply pulls).
+        changes: True when it changes the account's state (blacklist removal, IP binding).
     """
 
     name: EndpointName
@@ -163,7 +164,14 @@ class Endpoint:
     fixed: tuple[tuple[str, str], ...] = ()
     sends: bool = False
     consumes: bool = False
+    changes: bool = False
     payload: tuple[Param, ...] = field(default=())
+
+    @property
+    def read_only(self) -> bool:
+        """True when asking again (another node, after a failure) cannot send, consume or change
+        anything: a failed read-only request may go to the next node."""
+        return not (self.sends or self.consumes or self.changes)
 
     def param(self, name: str) -> Param:
         """Return the parameter called ``name`` (URL or payload)."""
@@ -319,6 +327,7 @@ _ENDPOINT_LIST: Final[tuple[Endpoint, ...]] = (
         section="10.2",
         params=(*_AUTH, Param(name="mobile", required=True, min_len=11, max_len=11, digits=True)),
         fixed=(("action", "add"),),
+        changes=True,
     ),
     Endpoint(
         name=EndpointName.BIND_IP,
@@ -327,6 +336,7 @@ _ENDPOINT_LIST: Final[tuple[Endpoint, ...]] = (
         section="2.3",
         params=(*_AUTH, Param(name="ip", required=True, note="comma-separated IPv4 list")),
         fixed=(("action", "0"),),
+        changes=True,
     ),
 )
 

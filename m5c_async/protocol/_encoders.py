@@ -63,7 +63,10 @@ __all__ = [
     "to_unix",
 ]
 
-MAX_CONTENT_CHARS: Final = 500
+_SEND = ENDPOINTS[EndpointName.SEND]
+_EXT_MIN, _EXT_MAX = _SEND.param("ext").min_len or 1, _SEND.param("ext").max_len or 10
+#: The content's length rule, as the catalog has it from the document's table (§3.1).
+MAX_CONTENT_CHARS: Final = _SEND.param("content").max_len or 500
 SOAP_NAMESPACE: Final = "urn:m5c:sms_webservice"
 _FORM: Final = "application/x-www-form-urlencoded"
 
@@ -171,8 +174,8 @@ def _check_ext(ext: str | int | None) -> str | None:
     if ext is None:
         return None
     text = str(ext)
-    if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 10):
-        raise InvalidParameterError("ext must be 1 to 10 digits")
+    if not (text.isascii() and text.isdigit() and _EXT_MIN <= len(text) <= _EXT_MAX):
+        raise InvalidParameterError(f"ext must be {_EXT_MIN} to {_EXT_MAX} digits")
     return text
 
 
@@ -210,14 +213,6 @@ def _form_value(value: str) -> str:
     if _FORM_PERCENT.fullmatch(value):
         return value.replace("%", "%25").replace("+", "%2B")
     return quote_plus(value, safe="")
-
-
-@lru_cache(maxsize=64)
-def _auth_form(username: str, password_md5: str, apikey: str) -> str:
-    return "&".join(
-        f"{k}={_form_value(v)}"
-        for k, v in (("username", username), ("password_md5", password_md5), ("apikey", apikey))
-    )
 
 
 def _form_body(pairs: Iterable[tuple[str, str]]) -> bytes:

@@ -106,3 +106,40 @@ def test_flags_for_sends_and_consuming_pulls() -> None:
     assert consuming == {EndpointName.REPORTS, EndpointName.REPLIES}
     assert ENDPOINTS[EndpointName.SEND_SOAP].methods == ("POST",)
     assert ENDPOINTS[EndpointName.SEND_BATCH].methods == ("POST",)
+
+
+def test_read_only_endpoints_are_the_queries_that_change_nothing() -> None:
+    """The catalog decides which failed requests may go to the next node: not the sends, not
+    the pulls that consume, not blacklist removal or IP binding."""
+    from m5c_async.protocol import ENDPOINTS, EndpointName
+
+    read_only = {name for name, e in ENDPOINTS.items() if e.read_only}
+    assert read_only == {
+        EndpointName.BALANCE,
+        EndpointName.RECORDS,
+        EndpointName.BILLING,
+        EndpointName.REPORTS_FOR,
+        EndpointName.REPLIES_BETWEEN,
+        EndpointName.BLACKLIST_CHECK,
+    }
+    assert {n for n, e in ENDPOINTS.items() if e.changes} == {
+        EndpointName.BLACKLIST_REMOVE,
+        EndpointName.BIND_IP,
+    }
+
+
+def test_encoders_take_their_length_rules_from_the_catalog() -> None:
+    """Content and ext limits are the catalog's Param fields, not numbers of their own."""
+    import pytest
+
+    from m5c_async import Credentials, InvalidParameterError
+    from m5c_async.protocol import ENDPOINTS, MAX_CONTENT_CHARS, EndpointName, build_send
+
+    send = ENDPOINTS[EndpointName.SEND]
+    assert send.param("content").max_len == MAX_CONTENT_CHARS == 500
+    ext = send.param("ext")
+    assert (ext.min_len, ext.max_len) == (1, 10)
+    creds = Credentials.create(username="demo", password="pw", apikey="k" * 32)
+    build_send(creds, ["13800138000"], "hi", ext="1" * ext.max_len)
+    with pytest.raises(InvalidParameterError, match="ext must be 1 to 10 digits"):
+        build_send(creds, ["13800138000"], "hi", ext="1" * (ext.max_len + 1))
