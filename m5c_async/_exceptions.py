@@ -15,7 +15,8 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── InvalidTimeError           naive datetimes, times out of range
     │   └── InvalidParameterError      any other argument or setting out of range (a ValueError)
     │       ├── SourceError            a campaign source that cannot be read (CSV columns, UTF-8)
-    │       └── SettingsError          an ``M5C_*`` environment variable with a bad value
+    │       ├── SettingsError          an ``M5C_*`` environment variable with a bad value
+    │       └── ControlCharacterError  CR, LF or another control character in a URL, path or header
     ├── ProviderError                  the platform answered ``error:...`` (pointless)
     │   ├── AccountError               fatal for the account: stop sending (fatal)
     │   │   ├── AuthenticationError    wrong apikey or password, bad md5 length
@@ -62,6 +63,7 @@ __all__ = [
     "CampaignNotFoundError",
     "ContentEncodingError",
     "ContentError",
+    "ControlCharacterError",
     "EngineStoppedError",
     "FormatError",
     "FrequencyLimitError",
@@ -207,6 +209,14 @@ class SettingsError(InvalidParameterError):
     def __init__(self, message: str, *, variable: str) -> None:
         super().__init__(message)
         self.variable = variable
+
+
+class ControlCharacterError(InvalidParameterError):
+    """A CR, LF or other control character in a base URL, request path or header (name or value).
+
+    Refused before a byte is written, so it can never split one request into two (request
+    smuggling, header injection). The message names where the character was, never the value.
+    """
 
 
 # --- errors the platform answered --------------------------------------------------------------

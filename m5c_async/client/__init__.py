@@ -10,7 +10,18 @@ from __future__ import annotations
 from ._breaker import BreakerConfig, BreakerState, CircuitBreaker
 from ._client import AsyncClient, NodeTarget
 from ._models import SendReceipt, Timeouts
-from ._transports import FastWire, HttpxWire, MaybeSent, NeverSent, Reply, ReplyTooLarge, Wire
+from ._transports import (
+    FastWire,
+    HttpxWire,
+    MalformedReply,
+    MaybeSent,
+    NeverSent,
+    ProxyRefused,
+    Reply,
+    ReplyTooLarge,
+    Wire,
+    resolve_proxy,
+)
 
 __all__ = [
     "AsyncClient",
@@ -19,12 +30,15 @@ __all__ = [
     "CircuitBreaker",
     "FastWire",
     "HttpxWire",
+    "MalformedReply",
     "MaybeSent",
     "NeverSent",
     "NodeTarget",
+    "ProxyRefused",
     "Reply",
     "ReplyTooLarge",
     "SendReceipt",
     "Timeouts",
     "Wire",
+    "resolve_proxy",
 ]

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from m5c_async import Timeouts
-from m5c_async.client import FastWire, MaybeSent, NeverSent, ReplyTooLarge
+from m5c_async.client import FastWire, MalformedReply, MaybeSent, NeverSent, ReplyTooLarge
 from m5c_async.protocol import EndpointName, RequestSpec
 from m5c_async.simulator import free_port
 
@@ -146,7 +146,7 @@ async def test_failure_classes() -> None:
             await wire().exchange(url, SPEC)
         with pytest.raises(MaybeSent, match="RemoteProtocolError"):
             await wire().exchange(url, SPEC)
-        with pytest.raises(MaybeSent, match="status line"):
+        with pytest.raises(MalformedReply, match="Expected HTTP/"):
             await wire().exchange(url, SPEC)
         with pytest.raises(ReplyTooLarge):
             await wire().exchange(url, SPEC)

@@ -1,82 +1,129 @@
-"""``FastWire``: HTTP/1.1 keep-alive exchanges over asyncio streams, the default transport.
+"""``FastWire``: HTTP/1.1 keep-alive exchanges over asyncio, the default transport.
 
 httpx costs 2–3 ms of CPU a request on this kind of machine (docs/benchmarks.md), which caps a
 process at a few hundred sends a second; the platform's documented load is 2,778 requests a
-second. The replies of this API are small text bodies.
+second. The replies of this API are small text bodies. Framing is llhttp's (``_framing.py``);
+this module owns the pools, connecting (directly, or through an ``http://`` proxy: absolute-form
+targets for ``http://``, a ``CONNECT`` tunnel then TLS for ``https://``), the request head, and
+the classification of failures.
+
+Rules:
+
+- One deadline per exchange (read, plus the write allowance for a large body), one connect
+  deadline per new connection, one pool deadline when every connection is busy.
+- Anything before the request is written raises ``NeverSent``; anything after, ``MaybeSent``.
+- A pooled connection is reused only when quiet (``Connection.quiet``); otherwise it is closed
+  and a fresh one carries the request, which therefore never becomes ambiguous.
+- Cancellation or ``aclose()`` during an exchange aborts its connection (never pooled again);
+  the waiting exchange gets ``MaybeSent``; exchanges waiting for a connection get ``NeverSent``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections import deque
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 from urllib.parse import urlencode, urlsplit
 
+from ..._exceptions import InvalidParameterError
 from ...protocol import RequestSpec
 from .._models import Timeouts
-from ._base import MaybeSent, NeverSent, Reply, ReplyTooLarge
+from ._base import MaybeSent, NeverSent, ProxyRefused, Reply, check_request, check_url
 from ._base import describe as _describe
+from ._framing import Connection
+from ._proxy import ProxyURL, authority, parse_proxy, resolve_proxy
 
-__all__ = ["FastWire"]
+__all__ = ["FastWire", "make_ssl_context"]
 
-_HEAD_LIMIT: Final = 64 * 1024
+_LARGE_BODY: Final = 65536
 
 
-@dataclass(slots=True)
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = 0.0
+def make_ssl_context(ssl_context: ssl.SSLContext | None, verify: bool) -> ssl.SSLContext:
+    """The TLS context of both wires: ``ssl_context`` as given, else the system's default
+    verifying one, else (``verify=False``) one that checks neither certificate nor host name.
 
-    def usable(self, now: float, expiry: float) -> bool:
-        # A connection idle past the expiry may be closed by the server at any moment; reusing
-        # it would turn a send into an ambiguous one, so it is dropped instead.
-        return (
-            now - self.idle_since < expiry
-            and not self.reader.at_eof()
-            and not self.writer.is_closing()
-        )
-
-    def close(self) -> None:
-        self.writer.close()
+    Raises:
+        InvalidParameterError: both ``ssl_context`` and ``verify=False`` given (they contradict).
+    """
+    if ssl_context is not None:
+        if not verify:
+            raise InvalidParameterError("pass ssl_context or verify=False, not both")
+        return ssl_context
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class _Pool:
-    """Keep-alive connections to one origin, at most ``limit`` open at once."""
+    """Keep-alive connections to one origin (through one proxy or none), ``limit`` at once."""
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, limit: int) -> None:
-        self.host = host
-        self.port = port
-        self.tls = tls
-        self.idle: deque[_Connection] = deque()
-        self.slots = asyncio.Semaphore(limit)
-
-    async def connect(self, seconds: float) -> _Connection:
+    def __init__(
+        self,
+        base_url: str,
+        tls: ssl.SSLContext | None,
+        proxy: ProxyURL | None,
+        limit: int,
+        user_agent: str,
+    ) -> None:
+        check_url(base_url)
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidParameterError("a node's base URL must be http:// or https:// with a host")
+        self.host = parts.hostname
         try:
-            async with asyncio.timeout(seconds):
-                reader, writer = await asyncio.open_connection(
-                    self.host,
-                    self.port,
-                    ssl=self.tls,
-                    server_hostname=self.host if self.tls else None,
-                    limit=_HEAD_LIMIT,
-                )
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise NeverSent(_describe(exc) or "connect failed") from exc
-        return _Connection(reader, writer)
+            self.port = parts.port or (443 if tls else 80)
+        except ValueError:
+            raise InvalidParameterError("a node's base URL has an invalid port") from None
+        self.tls = tls
+        self.proxy = proxy
+        self.prefix = parts.path.rstrip("/")
+        default = 443 if tls else 80
+        self.authority = authority(self.host, self.port)
+        bare = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.authority if self.port != default else bare
+        # Plain http through a proxy: the target is the absolute URL (RFC 9112 3.2.2).
+        if proxy is not None and tls is None:
+            self.prefix = f"http://{self.authority}{self.prefix}"
+        lines = [f"Host: {host}", f"User-Agent: {user_agent}"]
+        if proxy is not None and tls is None and proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        self.fixed = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        self.idle: deque[Connection] = deque()
+        self.busy: set[Connection] = set()
+        self.slots = asyncio.Semaphore(limit)
 
     def close(self) -> None:
         while self.idle:
             self.idle.popleft().close()
+        for connection in list(self.busy):
+            connection.fail(MaybeSent("the wire was closed during the exchange"))
 
 
 class FastWire:
-    """HTTP/1.1 keep-alive exchanges over asyncio streams.
+    """HTTP/1.1 keep-alive exchanges over asyncio, replies framed by llhttp.
+
+    Args:
+        timeouts: connect, read (one deadline for the whole exchange), write (added for bodies
+            over 64 KiB) and pool (waiting for a free connection) allowances.
+        max_connections: connections per origin at once.
+        max_reply_bytes: the largest reply body accepted, for every framing.
+        ssl_context: the TLS context for ``https://`` nodes (and for the tunnel through a
+            proxy); default: the system's, verifying certificates and host names.
+        verify: ``False`` turns verification off (only without ``ssl_context``).
+        proxy: an ``http://[user:pass@]host:port`` proxy for every node; ``None``: see
+            ``trust_env``. Its credentials never appear in a log, repr or error.
+        trust_env: with no ``proxy``, read ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` /
+            ``NO_PROXY`` (``resolve_proxy``). Off by default here; ``AsyncClient`` turns it on.
+        user_agent: the ``User-Agent`` header.
+        keepalive_expiry: seconds an idle connection is kept before a request may use it.
 
     Example:
-        >>> wire = FastWire(timeouts=Timeouts(), max_connections=100, max_reply_bytes=1 << 20)
+        >>> wire = FastWire(timeouts=Timeouts(), max_connections=100, max_reply_bytes=1 << 20,
+        ...                 proxy="http://proxy.internal:3128")
     """
 
     def __init__(
@@ -86,157 +133,233 @@ class FastWire:
         max_connections: int,
         max_reply_bytes: int,
         ssl_context: ssl.SSLContext | None = None,
+        verify: bool = True,
+        proxy: str | None = None,
+        trust_env: bool = False,
         user_agent: str = "m5c_async",
         keepalive_expiry: float = 4.0,
     ) -> None:
         self.timeouts = timeouts
         self.max_connections = max_connections
         self.max_reply_bytes = max_reply_bytes
-        self.ssl_context = ssl_context
+        self.ssl_context = make_ssl_context(ssl_context, verify)
+        self.proxy = proxy
+        self.trust_env = trust_env
+        if proxy is not None:
+            parse_proxy(proxy)
         self.user_agent = user_agent
         self.keepalive_expiry = keepalive_expiry
         self._pools: dict[str, _Pool] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        proxy = parse_proxy(self.proxy).display if self.proxy else None
+        return f"FastWire(max_connections={self.max_connections}, proxy={proxy!r})"
 
     def _pool(self, base_url: str) -> _Pool:
         pool = self._pools.get(base_url)
         if pool is None:
-            parts = urlsplit(base_url)
-            tls = parts.scheme == "https"
-            context = (self.ssl_context or ssl.create_default_context()) if tls else None
-            port = parts.port or (443 if tls else 80)
-            pool = _Pool(parts.hostname or "", port, context, self.max_connections)
+            tls = self.ssl_context if base_url[:6].lower() == "https:" else None
+            chosen = resolve_proxy(base_url, trust_env=self.trust_env, proxy=self.proxy)
+            proxy = parse_proxy(chosen) if chosen else None
+            pool = _Pool(base_url, tls, proxy, self.max_connections, self.user_agent)
             self._pools[base_url] = pool
         return pool
 
     async def exchange(self, base_url: str, spec: RequestSpec) -> Reply:
-        """See ``Wire``."""
+        """See ``Wire``.
+
+        Raises:
+            ControlCharacterError: in the base URL, path or headers; nothing was sent.
+            NeverSent: nothing left (connect, proxy tunnel, pool timeout, wire closed).
+            MaybeSent: the request left (timeout, truncated or malformed reply; subclasses
+                ``MalformedReply`` and ``ReplyTooLarge``).
+        """
+        check_request(spec)
+        if self._closed:
+            raise NeverSent("the wire is closed")
         pool = self._pool(base_url)
-        if pool.slots.locked():
+        head = self._head(pool, spec)
+        slots = pool.slots
+        if slots.locked():
             try:
                 async with asyncio.timeout(self.timeouts.pool):
-                    await pool.slots.acquire()
+                    await slots.acquire()
             except TimeoutError as exc:
                 raise NeverSent("PoolTimeout: no free connection") from exc
         else:
-            await pool.slots.acquire()
+            await slots.acquire()
         try:
+            if self._closed:
+                raise NeverSent("the wire is closed")
+            loop = asyncio.get_running_loop()
             connection = None
-            now = asyncio.get_running_loop().time()
-            while pool.idle:
-                candidate = pool.idle.pop()
-                if candidate.usable(now, self.keepalive_expiry):
+            now = loop.time()
+            idle = pool.idle
+            while idle:
+                candidate = idle.pop()
+                if candidate.quiet(now, self.keepalive_expiry):
                     connection = candidate
                     break
                 candidate.close()
             if connection is None:
-                connection = await pool.connect(self.timeouts.connect)
-            reply, keep = await self._exchange(connection, pool, spec)
-            if keep:
-                connection.idle_since = asyncio.get_running_loop().time()
-                pool.idle.append(connection)
+                connection = await self._connect(pool)
+                if self._closed:
+                    connection.abort()
+                    raise NeverSent("the wire is closed")
+            pool.busy.add(connection)
+            try:
+                reply = await self._exchange(loop, connection, head, spec.body)
+            finally:
+                pool.busy.discard(connection)
+            if connection.keep and not connection.unsolicited and not self._closed:
+                connection.idle_since = loop.time()
+                idle.append(connection)
             else:
                 connection.close()
             return reply
         finally:
-            pool.slots.release()
+            slots.release()
 
     def _head(self, pool: _Pool, spec: RequestSpec) -> bytes:
-        target = spec.path
+        target = pool.prefix + spec.path
         if spec.query:
             target += "?" + urlencode(spec.query)
-        host = pool.host if pool.port in (80, 443) else f"{pool.host}:{pool.port}"
-        lines = [
-            f"{spec.method} {target} HTTP/1.1",
-            f"Host: {host}",
-            f"User-Agent: {self.user_agent}",
-        ]
-        lines.extend(f"{k}: {v}" for k, v in spec.headers)
-        if spec.body is not None:
-            if spec.content_type:
-                lines.append(f"Content-Type: {spec.content_type}")
-            lines.append(f"Content-Length: {len(spec.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        parts = [f"{spec.method} {target} HTTP/1.1\r\n".encode("latin-1"), pool.fixed]
+        if spec.headers:
+            parts.append("".join(f"{k}: {v}\r\n" for k, v in spec.headers).encode("latin-1"))
+        body = spec.body
+        if body is not None:
+            extra = f"Content-Type: {spec.content_type}\r\n" if spec.content_type else ""
+            parts.append(f"{extra}Content-Length: {len(body)}\r\n\r\n".encode("latin-1"))
+            parts.append(body)
+        else:
+            parts.append(b"\r\n")
+        return b"".join(parts)
 
     async def _exchange(
-        self, connection: _Connection, pool: _Pool, spec: RequestSpec
-    ) -> tuple[Reply, bool]:
-        writer, reader = connection.writer, connection.reader
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connection: Connection,
+        data: bytes,
+        body: bytes | None,
+    ) -> Reply:
+        waiter = connection.begin(loop)
+        # One deadline for the whole exchange (a timer per phase costs more than it tells);
+        # a large body adds the write allowance.
+        allowed = self.timeouts.read
+        if body is not None and len(body) > _LARGE_BODY:
+            allowed += self.timeouts.write
+        timer = loop.call_later(
+            allowed, connection.fail, MaybeSent("ReadTimeout: no complete reply in time")
+        )
         try:
-            body = spec.body or b""
-            writer.write(self._head(pool, spec) + body)
-            # One deadline for the whole exchange (a timer per phase costs more than it tells);
-            # a large body adds the write allowance.
-            allowed = self.timeouts.read + (self.timeouts.write if len(body) > 65536 else 0.0)
-            async with asyncio.timeout(allowed):
-                await writer.drain()
-                head = await reader.readuntil(b"\r\n\r\n")
-                status, headers = _parse_head(head)
-                body = await self._body(reader, headers)
-        except ReplyTooLarge:
-            connection.close()
-            raise
-        except TimeoutError as exc:
-            connection.close()
-            raise MaybeSent("ReadTimeout: no complete reply in time") from exc
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            connection.close()
-            raise MaybeSent(f"RemoteProtocolError: {_describe(exc)}") from exc
+            assert connection.transport is not None
+            connection.transport.write(data)
+            await connection.drain()
+            await waiter
         except BaseException:
-            # Cancelled mid-exchange: the connection is in an unknown state.
-            connection.close()
+            # Failed, timed out, cancelled or closed mid-exchange: the connection's state is
+            # unknown, so it is never used again.
+            connection.abort()
             raise
-        keep = headers.get("connection", "").lower() != "close"
-        return Reply(status, body), keep
+        finally:
+            timer.cancel()
+            connection.waiter = None
+        return Reply(connection.status, connection.body())
 
-    async def _body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                line = await reader.readuntil(b"\r\n")
-                length = int(line.split(b";")[0].strip(), 16)
-                if length == 0:
-                    await reader.readuntil(b"\r\n")
-                    return b"".join(chunks)
-                size += length
-                if size > self.max_reply_bytes:
-                    raise ReplyTooLarge(f"reply exceeds {self.max_reply_bytes} bytes")
-                chunks.append(await reader.readexactly(length))
-                await reader.readexactly(2)
-        declared = headers.get("content-length")
-        if declared is None:
-            data = await reader.read(self.max_reply_bytes + 1)
-            if len(data) > self.max_reply_bytes:
-                raise ReplyTooLarge(f"reply exceeds {self.max_reply_bytes} bytes")
-            return data
-        length = int(declared)
-        if length > self.max_reply_bytes:
-            raise ReplyTooLarge(f"reply of {length} bytes exceeds {self.max_reply_bytes}")
-        return await reader.readexactly(length)
+    async def _connect(self, pool: _Pool) -> Connection:
+        target_host, target_port = pool.host, pool.port
+        proxy = pool.proxy
+        if proxy is not None:
+            target_host, target_port = proxy.host, proxy.port
+        loop = asyncio.get_running_loop()
+        connection = Connection(None, self.max_reply_bytes)
+        try:
+            async with asyncio.timeout(self.timeouts.connect):
+                sock = await _open_socket(loop, target_host, target_port)
+                connection.sock = sock
+                direct_tls = pool.tls if proxy is None else None
+                await loop.create_connection(
+                    lambda: connection,
+                    sock=sock,
+                    ssl=direct_tls,
+                    server_hostname=pool.host if direct_tls else None,
+                )
+                if proxy is not None and pool.tls is not None:
+                    await self._tunnel(loop, connection, pool, proxy)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            connection.abort()
+            if connection.sock is not None:
+                connection.sock.close()
+            where = f" (proxy {proxy.display})" if proxy is not None else ""
+            raise NeverSent(f"{_describe(exc) or 'connect failed'}{where}") from exc
+        except BaseException:
+            connection.abort()
+            if connection.sock is not None:
+                connection.sock.close()
+            raise
+        return connection
+
+    async def _tunnel(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connection: Connection,
+        pool: _Pool,
+        proxy: ProxyURL,
+    ) -> None:
+        """``CONNECT`` through the proxy, then TLS with the node inside the tunnel."""
+        lines = [f"CONNECT {pool.authority} HTTP/1.1", f"Host: {pool.authority}"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        waiter = connection.begin(loop)
+        connection.stop_at_head = True
+        assert connection.transport is not None
+        connection.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        try:
+            await waiter
+        except MaybeSent as exc:
+            # Only the CONNECT left: the request itself never did.
+            raise ProxyRefused(f"proxy {proxy.display}: {exc}") from exc
+        finally:
+            connection.waiter = None
+            connection.stop_at_head = False
+        if not 200 <= connection.status < 300:
+            raise ProxyRefused(f"proxy {proxy.display} answered CONNECT with {connection.status}")
+        assert pool.tls is not None
+        transport = await loop.start_tls(
+            connection.transport, connection, pool.tls, server_hostname=pool.host
+        )
+        connection.transport = cast(asyncio.Transport, transport)
+        connection.parser = type(connection.parser)(connection)
 
     async def aclose(self) -> None:
-        """Close every idle connection."""
+        """Close every connection: idle ones, and those in an exchange (which then fails with
+        ``MaybeSent``). Later exchanges fail with ``NeverSent``."""
+        self._closed = True
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
 
 
-_WANTED: Final = ("content-length", "transfer-encoding", "connection")
+async def _open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
+    """A connected non-blocking TCP socket, trying each address in turn.
 
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    """Status and the three headers framing needs; the rest are not read."""
-    text = head.decode("latin-1")
-    end = text.find("\r\n")
-    status_line = text[:end] if end >= 0 else text
-    if not status_line.startswith("HTTP/1.") or status_line[9:12].isdigit() is False:
-        raise ValueError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-    headers: dict[str, str] = {}
-    lower = text.lower()
-    for name in _WANTED:
-        at = lower.find("\r\n" + name + ":")
-        if at >= 0:
-            start = at + len(name) + 3
-            stop = text.find("\r\n", start)
-            headers[name] = text[start:stop].strip()
-    return int(status_line[9:12]), headers
+    The wire keeps the socket so that ``Connection.quiet`` can peek at it.
+    """
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error
