@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .._exceptions import InvalidParameterError
+
 __all__ = ["BreakerConfig", "BreakerState", "CircuitBreaker"]
 
 
@@ -38,7 +40,7 @@ class BreakerConfig:
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.cooldown < 0:
-            raise ValueError("failure_threshold must be >= 1 and cooldown >= 0")
+            raise InvalidParameterError("failure_threshold must be >= 1 and cooldown >= 0")
 
 
 class CircuitBreaker:

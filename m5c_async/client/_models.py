@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._exceptions import InvalidParameterError
 from ..protocol import Rejected, SendFormat
 
 __all__ = ["SendReceipt", "Timeouts"]
@@ -46,4 +47,4 @@ class Timeouts:
 
     def __post_init__(self) -> None:
         if min(self.connect, self.read, self.write, self.pool) <= 0:
-            raise ValueError("timeouts must be positive")
+            raise InvalidParameterError("timeouts must be positive")

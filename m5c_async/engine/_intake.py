@@ -47,6 +47,7 @@ from .._exceptions import (
     ContentEncodingError,
     ContentError,
     InvalidNumberError,
+    InvalidParameterError,
     SourceError,
 )
 from ..protocol import (
@@ -117,7 +118,9 @@ class Intake:
         reject_batch: int = 1000,
     ) -> None:
         if packet_size < 1 or batch_size < 1 or reject_batch < 1:
-            raise ValueError("packet_size, batch_size and reject_batch must be at least 1")
+            raise InvalidParameterError(
+                "packet_size, batch_size and reject_batch must be at least 1"
+            )
         self.encoding = encoding
         self.dedupe = dedupe
         self.packet_size = packet_size

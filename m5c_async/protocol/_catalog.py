@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from .._exceptions import InvalidParameterError
+
 __all__ = [
     "ENDPOINTS",
     "NODES",
@@ -97,7 +99,7 @@ class Profile:
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.concurrency < 1 or self.packet_size < 1:
-            raise ValueError("rate, concurrency and packet_size must be positive")
+            raise InvalidParameterError("rate, concurrency and packet_size must be positive")
 
 
 PROFILES: Final[dict[BusinessType, Profile]] = {

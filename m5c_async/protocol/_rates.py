@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Protocol
 
+from .._exceptions import InvalidParameterError
+
 __all__ = [
     "FixedWindow",
     "Gcra",
@@ -85,7 +87,7 @@ class Gcra:
 
     def __init__(self, *, rate: float, tolerance: float = 1.0) -> None:
         if rate <= 0 or tolerance < 0:
-            raise ValueError("rate must be positive and tolerance non-negative")
+            raise InvalidParameterError("rate must be positive and tolerance non-negative")
         self.rate = float(rate)
         self.interval = 1.0 / self.rate
         self.tolerance = float(tolerance)
@@ -140,7 +142,7 @@ class Gcra:
     def set_rate(self, rate: float) -> None:
         """Change the rate for future bookings; what is booked stays booked."""
         if rate <= 0:
-            raise ValueError("rate must be positive")
+            raise InvalidParameterError("rate must be positive")
         self.rate = float(rate)
         self.interval = 1.0 / self.rate
 
@@ -154,7 +156,7 @@ class Gcra:
 
 def _limit(rate: float) -> int:
     if rate < 1:
-        raise ValueError("a window limiter needs a rate of at least 1 message a second")
+        raise InvalidParameterError("a window limiter needs a rate of at least 1 message a second")
     return int(rate)
 
 
@@ -240,7 +242,7 @@ class SlidingWindow:
     def count_with(self, n: int, now: float) -> int:
         """The largest one-second count of any window holding one of ``n`` messages at ``now``."""
         if n < 1:
-            raise ValueError("n must be at least 1")
+            raise InvalidParameterError("n must be at least 1")
         t = _us(now)
         self._prune(t)
         new = _Spread(t, n, self.spread)
@@ -322,7 +324,7 @@ class FixedWindow:
     def try_acquire(self, n: int, now: float) -> bool:
         """Admit ``n`` messages at ``now`` if no calendar second they touch would pass ``rate``."""
         if n < 1:
-            raise ValueError("n must be at least 1")
+            raise InvalidParameterError("n must be at least 1")
         t = _us(now)
         seconds, current = self._seconds, t // US
         if current - self._floor > len(seconds):

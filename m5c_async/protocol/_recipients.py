@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from .._exceptions import InvalidNumberError
+from .._exceptions import InvalidNumberError, InvalidParameterError
 from ._dedupe import NumberSet
 
 __all__ = [
@@ -284,7 +284,7 @@ def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
         ValueError: when ``size`` is below 1.
     """
     if size < 1:
-        raise ValueError("size must be at least 1")
+        raise InvalidParameterError("size must be at least 1")
     packet: list[str] = []
     for item in items:
         packet.append(item)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import InvalidParameterError
 from ..protocol import (
     PROFILES,
     BusinessType,
@@ -54,7 +55,9 @@ class AccountConfig:
 
     def __post_init__(self) -> None:
         if len(self.username) < 3 or not self.password or not self.apikey:
-            raise ValueError("an account needs a username of 3+ characters, password and apikey")
+            raise InvalidParameterError(
+                "an account needs a username of 3+ characters, password and apikey"
+            )
 
     def __repr__(self) -> str:
         return f"AccountConfig(username={self.username!r}, profile={self.profile.value!r})"
@@ -76,7 +79,7 @@ def parse_account_spec(spec: str) -> AccountConfig:
     """
     parts = spec.split(":")
     if len(parts) not in (3, 4):
-        raise ValueError("an account is USERNAME:PASSWORD:APIKEY[:PROFILE]")
+        raise InvalidParameterError("an account is USERNAME:PASSWORD:APIKEY[:PROFILE]")
     profile = BusinessType(parts[3]) if len(parts) == 4 else BusinessType.NOTIFICATION
     return AccountConfig(username=parts[0], password=parts[1], apikey=parts[2], profile=profile)
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import InvalidParameterError
+
 __all__ = [
     "FAULT_FIELDS",
     "NodeFaults",
@@ -63,13 +65,13 @@ class NodeFaults:
         """
         for key, value in changes.items():
             if key not in FAULT_FIELDS:
-                raise ValueError(f"unknown fault {key!r}")
+                raise InvalidParameterError(f"unknown fault {key!r}")
             if key == "down":
                 self.down = bool(value)
                 continue
             number = float(value)
             if number < 0 or (key.endswith("_ratio") and number > 1):
-                raise ValueError(f"{key} out of range: {value!r}")
+                raise InvalidParameterError(f"{key} out of range: {value!r}")
             setattr(self, key, number)
 
     def delay(self, rng: random.Random) -> float:
@@ -125,7 +127,7 @@ def load_scenario(path: Path) -> list[ScenarioEvent]:
             at = float(entry.pop("at"))
             node = str(entry.pop("node"))
         except KeyError as exc:
-            raise ValueError(f"scenario event without {exc}") from None
+            raise InvalidParameterError(f"scenario event without {exc}") from None
         NodeFaults().update(entry)
         events.append(ScenarioEvent(at=at, node=node, changes=entry))
     return sorted(events, key=lambda e: e.at)

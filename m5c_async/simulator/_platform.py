@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .._exceptions import InvalidNumberError
+from .._exceptions import InvalidNumberError, InvalidParameterError
 from ..protocol import (
     MAX_CONTENT_CHARS,
     SHANGHAI,
@@ -94,11 +94,11 @@ class PlatformSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "limiter", Limiter(self.limiter))
         if self.tolerance < 0:
-            raise ValueError("tolerance must not be negative")
+            raise InvalidParameterError("tolerance must not be negative")
         if self.soap_password not in ("either", "md5", "plain"):
-            raise ValueError("soap_password must be either, md5 or plain")
+            raise InvalidParameterError("soap_password must be either, md5 or plain")
         if self.format_from not in ("either", "query", "body"):
-            raise ValueError("format_from must be either, query or body")
+            raise InvalidParameterError("format_from must be either, query or body")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import anyio
 import anyio.abc
 import httpx
 
+from .._exceptions import InvalidParameterError
 from ..protocol import encode_push_data, format_reply_push, format_report_push
 from ._platform import Platform
 
@@ -69,7 +70,7 @@ class Pusher:
         timeout: float = 5.0,
     ) -> None:
         if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
+            raise InvalidParameterError("max_in_flight must be at least 1")
         self.platform = platform
         self.http = http
         self.interval = interval

@@ -18,6 +18,7 @@ import anyio.abc
 import httpx
 import uvicorn
 
+from .._exceptions import InvalidParameterError
 from ..protocol import NODES
 from ._accounts import AccountConfig
 from ._app import NodeApp
@@ -89,7 +90,7 @@ class SimulatorServer:
         scenario: Sequence[ScenarioEvent] = (),
     ) -> None:
         if not 1 <= nodes <= len(NODES):
-            raise ValueError("nodes must be 1 to 4")
+            raise InvalidParameterError("nodes must be 1 to 4")
         self.platform = platform
         self.host = host
         self.port = port or free_port(host, nodes)

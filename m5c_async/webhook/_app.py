@@ -37,7 +37,7 @@ import anyio
 import anyio.to_thread
 
 from .._asgi import BodyTooLarge, Disconnected, Receive, Scope, Send, lifespan, read_body, respond
-from .._exceptions import PushFormatError
+from .._exceptions import InvalidParameterError, PushFormatError
 from .._observers import notify
 from ..protocol import (
     MAX_RECORDS_PER_PUSH,
@@ -113,7 +113,7 @@ class WebhookReceiver:
         if sink is not None or on_replies is not None:
             self.routes[replies_path] = PushKind.REPLY
         if not self.routes:
-            raise ValueError("give a sink, or on_reports, on_replies or both")
+            raise InvalidParameterError("give a sink, or on_reports, on_replies or both")
         self.sink = sink
         self.on_reports = on_reports
         self.on_replies = on_replies
