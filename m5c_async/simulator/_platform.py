@@ -18,20 +18,17 @@ Nothing here awaits: the ASGI layer calls these methods, and a ticker calls ``ti
 
 from __future__ import annotations
 
-import heapq
 import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .._exceptions import InvalidNumberError, InvalidParameterError
+from .._exceptions import InvalidParameterError
 from ..protocol import (
     MAX_CONTENT_CHARS,
-    SHANGHAI,
     Encoding,
     ErrorReply,
     Limiter,
@@ -39,21 +36,18 @@ from ..protocol import (
     format_balance,
     format_billing_block,
     format_records,
-    format_replies,
-    format_reports,
     md5_hex,
     read_number,
     segments,
-    split_mobiles,
     wire_encoding,
     wire_text,
 )
 from ._accounts import AccountConfig, AccountState, BlacklistEntry
+from ._inbound import Inbound, Reply, shanghai, valid_numbers
 
 __all__ = ["LedgerEntry", "Platform", "PlatformSettings", "Reply"]
 
 INTERNATIONAL_PRICE = Decimal("0.050")
-Reply = str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,8 +120,10 @@ class _Stats:
     per_node_second: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
 
 
-class Platform:
+class Platform(Inbound):
     """All accounts, the ledger and the report/reply machinery, shared by every node.
+
+    Sends, accounts and queries are here; what comes back (reports and replies) is ``Inbound``.
 
     Example:
         >>> from m5c_async.simulator import AccountConfig, Platform
@@ -155,11 +151,7 @@ class Platform:
         self._seen: dict[str, set[int]] = defaultdict(set)
         self._rng = random.Random(self.settings.seed)
         self._msgid = 13_000_000_000_000 + self._rng.randrange(10**11)
-        self._reply_id = 1_000_000
-        self._due: list[tuple[float, int, str, str, str, str]] = []
-        self._due_seq = 0
-        self.report_push_queue: dict[str, list[tuple[str, str, str, int]]] = defaultdict(list)
-        self.reply_push_queue: dict[str, list[tuple[str, str, str, str, int]]] = defaultdict(list)
+        self._init_inbound()
         self.throttle_storm: dict[str, float] = {}
         self.started = clock()
 
@@ -264,7 +256,7 @@ class Platform:
         plain_content: bool = False,
     ) -> Reply:
         """Handle one send (any format); ``content`` is a wire string unless ``plain_content``."""
-        numbers = self._numbers(wire_text(mobile))
+        numbers = valid_numbers(wire_text(mobile))
         if numbers is None:
             return ErrorReply.MISSING_RECIPIENT
         encoding = Encoding.UTF8 if plain_content else wire_encoding(encode)
@@ -290,7 +282,7 @@ class Platform:
             return ErrorReply.MISSING_RECIPIENT
         parts = []
         for mobile, content, start in items:
-            numbers = self._numbers(wire_text(mobile))
+            numbers = valid_numbers(wire_text(mobile))
             if numbers is None:
                 return ErrorReply.MISSING_RECIPIENT
             text = self._content(content, encoding, False)
@@ -298,16 +290,6 @@ class Platform:
                 return ErrorReply.MISSING_CONTENT
             parts.append((numbers, text, start))
         return self._accept(account, node, parts, "")
-
-    @staticmethod
-    def _numbers(mobile: str) -> list[str] | None:
-        numbers = []
-        for raw in split_mobiles(mobile):
-            try:
-                numbers.append(read_number(raw))
-            except InvalidNumberError:
-                continue
-        return numbers or None
 
     @staticmethod
     def _content(content: str | None, encoding: Encoding, plain: bool) -> str | None:
@@ -387,127 +369,6 @@ class Platform:
         stats.per_node_second[node][second] += count
         return f"success:{msgid}"
 
-    # --- reports --------------------------------------------------------------------------
-
-    def _schedule_reports(
-        self,
-        account: AccountState,
-        msgid: str,
-        numbers: list[str],
-        text: str,
-        begin: float,
-        ext: str,
-    ) -> None:
-        low, high = self.settings.report_delay
-        blocked_text = any(word in text for word in account.black_keywords)
-        weights = self.settings.outcomes
-        rng = self._rng
-        for number in numbers:
-            if blocked_text or number in account.blacklist:
-                status = "NOSEND"
-            else:
-                status = rng.choices(("DELIVRD", "UNDELIV", "NOSEND"), weights)[0]
-            self._due_seq += 1
-            due = begin + rng.uniform(low, high)
-            heapq.heappush(
-                self._due,
-                (due, self._due_seq, account.config.username, msgid, number, f"{ext}|{status}"),
-            )
-
-    def tick(self) -> int:
-        """Deliver every report whose time has come; return how many."""
-        wall = self.wall()
-        due = self._due
-        delivered = 0
-        while due and due[0][0] <= wall:
-            at, _, username, msgid, number, tail = heapq.heappop(due)
-            ext, status = tail.split("|", 1)
-            account = self.accounts[username]
-            report = (ext, msgid, number, status, at)
-            account.reports_by_mobile.setdefault(number, []).append(report)
-            if account.report_push_url:
-                self.report_push_queue[username].append((msgid, number, status, int(at)))
-            else:
-                account.pending_reports.append(report)
-            delivered += 1
-        return delivered
-
-    @property
-    def reports_due(self) -> int:
-        """Reports scheduled and not yet delivered."""
-        return len(self._due)
-
-    def pull_reports(self, account: AccountState, limit: int = 500) -> Reply:
-        """One-shot pull (§6.1.2): returns up to ``limit`` reports and forgets them."""
-        out: list[tuple[str, str, str, str, float]] = []
-        pending = account.pending_reports
-        while pending and len(out) < limit:
-            out.append(pending.popleft())
-        return self._format_reports(out)
-
-    def reports_for(self, account: AccountState, mobiles: str, low: int, high: int) -> Reply:
-        """Repeatable query by number and time range (§6.1.3)."""
-        out: list[tuple[str, str, str, str, float]] = []
-        for number in split_mobiles(wire_text(mobiles)):
-            for report in account.reports_by_mobile.get(number, ()):
-                if low <= int(report[4]) <= high:
-                    out.append(report)
-        return self._format_reports(out)
-
-    def _format_reports(self, reports: list[tuple[str, str, str, str, float]]) -> Reply:
-        rows = [
-            (ext, msgid, str(index + 1), number, _shanghai(at), status)
-            for index, (ext, msgid, number, status, at) in enumerate(reports)
-        ]
-        return format_reports(rows, fields=self.settings.report_fields)
-
-    def leave_for_pull(self, username: str, reports: list[tuple[str, str, str, int]]) -> None:
-        """Push gave up on these reports: keep them for the one-shot pull instead."""
-        account = self.accounts[username]
-        for msgid, number, status, at in reports:
-            account.pending_reports.append(("", msgid, number, status, float(at)))
-
-    # --- replies --------------------------------------------------------------------------
-
-    def inject_reply(self, username: str, mobile: str, content: str, ext: str = "") -> str:
-        """A handset replies (admin endpoint); returns the reply id."""
-        account = self.accounts[username]
-        self._reply_id += 1
-        reply_id = str(self._reply_id)
-        at = self.wall()
-        record = (ext or "0", reply_id, read_number(mobile), content, at)
-        account.replies.append(record)
-        if account.reply_push_url:
-            self.reply_push_queue[username].append((*record[:4], int(at)))
-        else:
-            account.pending_replies.append(record)
-        return reply_id
-
-    def pull_replies(self, account: AccountState, debug: bool, encoding: Encoding) -> Reply:
-        """One-shot reply pull (§8.1); ``debug`` leaves them in place."""
-        items = list(account.pending_replies)
-        if not debug:
-            account.pending_replies.clear()
-        return self._format_replies(items, encoding)
-
-    def replies_between(
-        self, account: AccountState, low: int, high: int, mobiles: str, encoding: Encoding
-    ) -> Reply:
-        """Repeatable reply query (§8.2); invalid numbers are filtered out."""
-        wanted = {n for n in (self._numbers(wire_text(mobiles)) or [])} if mobiles else None
-        items = [
-            r
-            for r in account.replies
-            if low <= int(r[4]) <= high and (wanted is None or r[2] in wanted)
-        ]
-        return self._format_replies(items, encoding)
-
-    def _format_replies(
-        self, items: list[tuple[str, str, str, str, float]], encoding: Encoding
-    ) -> Reply:
-        rows = [(e, r, m, c, _shanghai(at)) for e, r, m, c, at in items]
-        return format_replies(rows, encoding, separator=self.settings.reply_separator)
-
     # --- queries --------------------------------------------------------------------------
 
     def balance(self, account: AccountState) -> Reply:
@@ -570,7 +431,7 @@ class Platform:
 
     def blacklist_add(self, username: str, mobile: str, kind: str, description: str = "") -> None:
         """Admin: blacklist a number for an account."""
-        added = _shanghai(self.wall()).strftime("%Y-%m-%d %H:%M:%S")
+        added = shanghai(self.wall()).strftime("%Y-%m-%d %H:%M:%S")
         self.accounts[username].blacklist[read_number(mobile)] = BlacklistEntry(
             kind=kind, description=description or kind, added_at=added
         )
@@ -615,10 +476,6 @@ class Platform:
                 for u, a in self.accounts.items()
             },
         }
-
-
-def _shanghai(at: float) -> datetime:
-    return datetime.fromtimestamp(at, tz=SHANGHAI)
 
 
 def _utf8(value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import selectors
 import signal
 import sqlite3
 import subprocess
@@ -47,6 +48,28 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def _simulator(spec: str) -> tuple[subprocess.Popen[str], int]:
+    """Start the two-node simulator on free ports; a port taken between the probe and the bind
+    (other suites on a shared machine) is a new try, at most five, each with a deadline."""
+    for _ in range(5):
+        port = free_port(count=2)
+        command = [
+            sys.executable, "-m", "m5c_async.simulator", "--port", str(port), "--nodes", "2",
+            "--account", spec, "--rate", "600", "--no-reports",
+        ]  # fmt: skip
+        sim = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert sim.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(sim.stdout, selectors.EVENT_READ)
+            line = sim.stdout.readline() if selector.select(timeout=60) else ""
+        if "ready" in line:
+            return sim, port
+        sim.kill()
+        sim.wait(timeout=10)
+        sim.stdout.close()
+    raise AssertionError("the simulator did not start in five tries")
+
+
 def test_sigkill_and_resume_send_every_number_exactly_once(tmp_path: Path) -> None:
     """Several SIGKILLs at random moments, then resume to the end: no loss, no duplicate."""
     kills = int(os.environ.get("M5C_KILLS", "3"))
@@ -57,29 +80,9 @@ def test_sigkill_and_resume_send_every_number_exactly_once(tmp_path: Path) -> No
     numbers = tmp_path / "numbers.txt"
     numbers.write_text("".join(f"139{i:08d}\n" for i in range(total)))
     journal = tmp_path / "campaign.db"
-    port = free_port(count=2)
-    spec = ":".join(ACCOUNT)
-    with subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "m5c_async.simulator",
-            "--port",
-            str(port),
-            "--nodes",
-            "2",
-            "--account",
-            spec,
-            "--rate",
-            "600",
-            "--no-reports",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as sim:
+    sim, port = _simulator(":".join(ACCOUNT))
+    with sim:
         try:
-            assert sim.stdout is not None
-            assert "ready" in sim.stdout.readline()
             env = dict(os.environ)
             env.update(
                 M5C_USERNAME=ACCOUNT[0],
