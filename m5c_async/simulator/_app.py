@@ -16,8 +16,10 @@ import orjson
 from .._asgi import BodyTooLarge, Disconnected, Receive, Scope, Send, lifespan, read_body
 from .._asgi import respond as _respond
 from ..protocol import (
+    ENDPOINTS,
     NODES,
     Encoding,
+    EndpointName,
     ErrorReply,
     RequestError,
     format_soap_fault,
@@ -44,9 +46,8 @@ _TEXT: Final = {
     Encoding.UTF8: b"text/plain; charset=utf-8",
     Encoding.GBK: b"text/plain; charset=gbk",
 }
-_SEND_PATHS: Final = frozenset(
-    {"/api/send/index.php", "/api/send/sms_batch.php", "/api/send/sms_webservice.php"}
-)
+#: The paths whose requests may send messages (the catalog's ``sends``): where throttling applies.
+_SEND_PATHS: Final = frozenset(e.path for e in ENDPOINTS.values() if e.sends)
 
 
 class NodeApp:
@@ -424,15 +425,16 @@ class NodeApp:
 
 Handler = Callable[[NodeApp, str, dict[str, str], bytes, str, Send], Awaitable[None]]
 
+#: Handlers by the catalog's paths (several endpoints share a path: the handler reads the fields).
 _ROUTES: Final[dict[str, Handler]] = {
-    "/api/send/index.php": NodeApp._send_index,
-    "/api/send/sms_batch.php": NodeApp._send_batch,
-    "/api/send/sms_webservice.php": NodeApp._soap,
-    "/api/query/index.php": NodeApp._query,
-    "/api/recv/index.php": NodeApp._recv,
-    "/api/reply/index.php": NodeApp._reply,
-    "/api/black/index.php": NodeApp._black,
-    "/api/bind/index.php": NodeApp._bind,
+    ENDPOINTS[EndpointName.SEND].path: NodeApp._send_index,
+    ENDPOINTS[EndpointName.SEND_BATCH].path: NodeApp._send_batch,
+    ENDPOINTS[EndpointName.SEND_SOAP].path: NodeApp._soap,
+    ENDPOINTS[EndpointName.BALANCE].path: NodeApp._query,
+    ENDPOINTS[EndpointName.REPORTS].path: NodeApp._recv,
+    ENDPOINTS[EndpointName.REPLIES].path: NodeApp._reply,
+    ENDPOINTS[EndpointName.BLACKLIST_CHECK].path: NodeApp._black,
+    ENDPOINTS[EndpointName.BIND_IP].path: NodeApp._bind,
 }
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from xml.sax.saxutils import quoteattr
 
-from ..protocol import SOAP_NAMESPACE, SOAP_PARTS
+from ..protocol import ENDPOINTS, SOAP_NAMESPACE, SOAP_PARTS, EndpointName
 
 __all__ = ["SOAP_PATH", "wsdl"]
 
-SOAP_PATH = "/api/send/sms_webservice.php"
+SOAP_PATH = ENDPOINTS[EndpointName.SEND_SOAP].path
 
 
 @lru_cache(maxsize=32)
