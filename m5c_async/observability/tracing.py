@@ -61,6 +61,7 @@ class _Pending:
 
     parent: otel_context.Context
     remaining: int
+    run: RunInfo
     span: Span | None = None
 
 
@@ -101,14 +102,16 @@ class TracingHooks(Hooks):
         campaign = self._runs.get(run)
         if campaign is not None:
             parent = trace.set_span_in_context(campaign)
-            self._packets[packet.id] = _Pending(parent=parent, remaining=len(packet))
+            self._packets[packet.id] = _Pending(parent=parent, remaining=len(packet), run=run)
             return
         span = self.tracer.start_span(
             "m5c submit",
             attributes={"m5c.profile": run.profile, "m5c.numbers": len(packet)},
         )
         parent = trace.set_span_in_context(span)
-        self._packets[packet.id] = _Pending(parent=parent, remaining=len(packet), span=span)
+        self._packets[packet.id] = _Pending(
+            parent=parent, remaining=len(packet), run=run, span=span
+        )
 
     def on_request_start(self, packet: Packet, attempt: int) -> None:
         """Start the request's span under its packet's parent."""
@@ -162,7 +165,13 @@ class TracingHooks(Hooks):
             span.end()
 
     def on_run_end(self, run: RunInfo, result: CampaignResult) -> None:
-        """End the campaign's span with its totals."""
+        """End the campaign's span with its totals, and what its packets left open."""
+        for packet_id, pending in list(self._packets.items()):
+            if pending.run is run:
+                del self._packets[packet_id]
+                if pending.span is not None:
+                    pending.span.set_status(Status(StatusCode.ERROR, "run ended"))
+                    pending.span.end()
         span = self._runs.pop(run, None)
         if span is None:
             return

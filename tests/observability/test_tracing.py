@@ -18,7 +18,7 @@ from m5c_async.engine import Campaign, EngineConfig, SendEngine
 from m5c_async.observability import TracingHooks
 from m5c_async.simulator import AccountConfig, PlatformSettings, run_simulator
 from tests.conftest import APIKEY, PASSWORD
-from tests.engine.conftest import numbers
+from tests.engine.conftest import Rig, numbers
 
 ACCOUNT = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY, rate=300)
 CONTENT = "验证码【示例】"
@@ -143,3 +143,24 @@ async def test_without_tracing_hooks_nothing_is_traced(
         with provider.get_tracer("test").start_as_current_span("outer"):
             await engine.run_campaign(Campaign(numbers=numbers(5), content=CONTENT))
     assert [s.name for s in exporter.get_finished_spans()] == ["outer"]
+
+
+async def test_a_stopped_campaign_ends_every_span_with_its_reason(
+    rig: Rig, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """The balance runs out mid-campaign: the campaign span ends with an error status naming
+    the error's class and its totals; nothing is left open in the hooks."""
+    provider, exporter = spans
+    hooks = TracingHooks(provider)
+    rig.platform.account("mlrt").balance = 120
+    engine = rig.make(hooks=[hooks], packet_size=20, concurrency=3)
+    result = await engine.run_campaign(Campaign(numbers=numbers(400), content=CONTENT))
+    assert result.stopped_by is not None and result.pending > 0
+    finished = exporter.get_finished_spans()
+    (campaign,) = _named(finished, "m5c campaign")
+    assert campaign.status.status_code is StatusCode.ERROR
+    assert campaign.status.description == type(result.stopped_by).__name__
+    attrs = campaign.attributes or {}
+    assert (attrs["m5c.accepted"], attrs["m5c.pending"]) == (result.accepted, result.pending)
+    assert hooks._packets == {} and hooks._requests == {} and hooks._runs == {}
+    assert len(_named(finished, "m5c request")) == engine.stats.requests
