@@ -12,6 +12,7 @@ messages accepted over the receiver's span: from the first message's time to the
     .venv/bin/python benchmarks/bench_goodput.py --all --seconds 60     # every combination
     .venv/bin/python benchmarks/bench_goodput.py --all --packets 1 --margin 0.008   # a tradeoff
     .venv/bin/python benchmarks/bench_goodput.py --packet-size 1 --observe   # metrics + traces on
+    .venv/bin/python benchmarks/bench_goodput.py --packet-size 1 --observe metrics   # one of them
 
 ``--observe`` runs the engine with Prometheus metrics (``EngineMetrics``, its registry rendered
 once a second as a scraper would) and OpenTelemetry tracing (``TracingHooks`` into the SDK with a
@@ -58,8 +59,8 @@ def _receiver_series(ledger: list[dict[str, Any]], rate: float) -> list[float]:
     return sorted(times)
 
 
-def _observers(profile: str) -> tuple[list[Any], Any, Any]:
-    """Metrics and tracing hooks, a scrape of the registry, and what shuts tracing down."""
+def _observers(profile: str, which: str) -> tuple[list[Any], Any, Any]:
+    """Metrics and/or tracing hooks, a scrape of the registry, and what shuts tracing down."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
@@ -84,7 +85,11 @@ def _observers(profile: str) -> tuple[list[Any], Any, Any]:
     provider = TracerProvider()
     exporter = Dropping()
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    hooks = [Metrics(registry).engine_hooks(profile), TracingHooks(provider)]
+    hooks: list[Any] = []
+    if which in ("all", "metrics"):
+        hooks.append(Metrics(registry).engine_hooks(profile))
+    if which in ("all", "tracing"):
+        hooks.append(TracingHooks(provider))
 
     def scrape() -> int:
         return len(generate_latest(registry))
@@ -102,7 +107,7 @@ def run_one(
     limiter: str,
     seconds: float,
     margin: float,
-    observe: bool = False,
+    observe: str | None = None,
 ) -> dict[str, Any]:
     """One campaign against a fresh simulator; returns the result row."""
     profile = PROFILES[BusinessType(profile_name)]
@@ -111,7 +116,7 @@ def run_one(
     spec = f"{ACCOUNT.username}:{ACCOUNT.password}:{ACCOUNT.apikey}:{profile_name}"
     load_before = _loadavg()
     with simulator(["--account", spec, "--no-reports", "--limiter", limiter]) as urls:
-        hooks, scrape, close = _observers(profile_name) if observe else ([], None, None)
+        hooks, scrape, close = _observers(profile_name, observe) if observe else ([], None, None)
         scrapes = [0]
 
         async def scraper() -> None:
@@ -173,11 +178,15 @@ def run_one(
         "goodput_msg_per_s": round(goodput, 2),
         "goodput_pct_of_cap": round(100 * goodput / profile.rate, 2),
         "engine_cpu_pct_of_one_core": round(100 * cpu / wall, 1),
+        # The same CPU per message, at the cap's rate: what a run that kept up would use (on a
+        # loaded machine the engine may fall behind the cap, and the first figure with it).
+        "engine_cpu_us_per_message": round(1e6 * cpu / total, 1),
+        "engine_cpu_pct_at_cap": round(100 * cpu / total * profile.rate, 1),
         "seconds": round(wall, 1),
         "loadavg_before": load_before,
         "loadavg_after": _loadavg(),
         "engine_accepted": result.accepted,
-        "observe": observe,
+        "observe": observe or "off",
         "spans_exported": spans,
         "scrapes": scrapes[0],
     }
@@ -222,7 +231,11 @@ def main() -> int:
     parser.add_argument("--margin", type=float, default=EngineConfig().margin)
     parser.add_argument("--packets", type=int, nargs="*", help="with --all: only these sizes")
     parser.add_argument(
-        "--observe", action="store_true", help="with metrics and tracing on (module docstring)"
+        "--observe",
+        nargs="?",
+        const="all",
+        choices=["all", "metrics", "tracing"],
+        help="with metrics and tracing on, or one of them (module docstring)",
     )
     args = parser.parse_args()
     if args.all:
@@ -239,13 +252,19 @@ def main() -> int:
         row = run_one(profile, packet, limiter, args.seconds, args.margin, args.observe)
         rows.append(row)
         print(_table([row]).splitlines()[-1], flush=True)
+        print(
+            f"  engine CPU {row['engine_cpu_pct_of_one_core']}% of a core over {row['seconds']} s:"
+            f" {row['engine_cpu_us_per_message']} us a message, {row['engine_cpu_pct_at_cap']}%"
+            f" of a core at {row['cap_msg_per_s']:g}/s (observe: {row['observe']})",
+            flush=True,
+        )
     name = (
         "goodput_all" if args.all else f"goodput_{args.profile}_{args.packet_size}_{args.limiter}"
     )
     if args.margin != EngineConfig().margin:
         name += f"_margin{args.margin:g}"
     if args.observe:
-        name += "_observed"
+        name += "_observed" if args.observe == "all" else f"_{args.observe}"
     write(
         name, {"benchmark": "goodput at the cap, per limiter", "cpus": os.cpu_count(), "runs": rows}
     )

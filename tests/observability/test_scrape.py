@@ -127,3 +127,26 @@ async def test_metrics_scraped_during_a_campaign_match_its_result(tmp_path: Path
     assert total(after, "m5c_webhook_refused_total", code="404") == 2
     assert total(after, "m5c_requests_in_flight") == 0
     assert total(after, "m5c_breaker_state", state="closed") == 2
+
+
+async def test_metrics_need_the_token_but_not_the_push_allow_list(tmp_path: Path) -> None:
+    """With an allow-list that excludes the scraper, a push from it is refused (403) while
+    GET /<token>/metrics answers; POST to it is 405; metrics=False removes the route."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    async with Journal(tmp_path / "allow.db") as journal:
+        receiver = WebhookReceiver(
+            sink=journal, token=TOKEN, allowed_ips=["10.1.2.3"], metrics=metrics
+        )
+        async with served(receiver) as port, httpx.AsyncClient() as http:
+            base = f"http://127.0.0.1:{port}/{TOKEN}"
+            push = await http.get(f"{base}/reports", params={"data": "1,13800000000,DELIVRD,1"})
+            assert push.status_code == 403
+            scraped = await http.get(f"{base}/metrics")
+            assert scraped.status_code == 200
+            assert (await http.post(f"{base}/metrics")).status_code == 405
+            assert total(parse(scraped.text), "m5c_webhook_refused_total", code="403") == 1
+        off = WebhookReceiver(sink=journal, token=TOKEN, metrics=False)
+        async with served(off) as port, httpx.AsyncClient() as http:
+            answer = await http.get(f"http://127.0.0.1:{port}/{TOKEN}/metrics")
+            assert answer.status_code == 404
