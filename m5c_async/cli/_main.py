@@ -143,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run a benchmark of benchmarks/ (source checkout)")
     p.add_argument(
-        "name", choices=["goodput", "ceiling", "memory", "failover", "sim_load", "dashboard"]
+        "name",
+        choices=["goodput", "ceiling", "memory", "failover", "sim_load", "dashboard", "observe"],
     )
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
 
