@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -64,6 +65,8 @@ class Peer:
         self.writer = writer
         self.requests: list[bytes] = []
         self.closed_by_client = asyncio.Event()
+        #: Set once the server closed its side and the socket is gone (the FIN has left).
+        self.finished = asyncio.Event()
         here = writer.get_extra_info("sockname")
         there = writer.get_extra_info("peername")
         self.server_port, self.client_port = int(here[1]), int(there[1])
@@ -83,8 +86,9 @@ class Peer:
         self.requests.append(request)
         return request
 
-    async def write(self, *pieces: bytes) -> None:
-        """Write each piece as its own TCP write, the next only once the client has read it.
+    async def write(self, *pieces: bytes, read: bool = True) -> None:
+        """Write each piece as its own TCP write, the next only once the client has read it
+        (``read=False``: do not wait, for bytes an idle client is not reading).
 
         A client that closes meanwhile ends the writing (``closed_by_client`` is set).
         """
@@ -97,7 +101,8 @@ class Peer:
             except ConnectionError:
                 self.closed_by_client.set()
                 return
-            await until(self._client_has_read, "the client to read a piece")
+            if read:
+                await until(self._client_has_read, "the client to read a piece")
 
     def _client_has_read(self) -> bool:
         mine = _queues(self.server_port, self.client_port)
@@ -115,7 +120,10 @@ class Peer:
         self.closed_by_client.set()
 
     async def close(self) -> None:
-        """Close our side (a FIN to the client) and wait until it is done."""
+        """Close our side (a FIN to the client) and wait until it is done. Over TLS, abort: an
+        idle httpx client does not read, so a graceful TLS shutdown would wait 30 s for it."""
+        if self.writer.get_extra_info("sslcontext") is not None:
+            self.writer.transport.abort()
         self.writer.close()
         with suppress(ConnectionError):
             await self.writer.wait_closed()
@@ -127,9 +135,12 @@ Script = Callable[[Peer], Awaitable[None]]
 class Scripted:
     """A loopback server running ``script`` on each connection, then closing it."""
 
-    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, script: Script, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.script = script
         self.host = host
+        self.ssl_context = ssl_context
         self.peers: list[Peer] = []
         self.url = ""
         self.port = 0
@@ -148,12 +159,14 @@ class Scripted:
             pass  # stopped by ``stop``: end quietly (the stream callback logs a cancelled task)
         finally:
             await peer.close()
+            peer.finished.set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, 0)
+        self._server = await asyncio.start_server(self._accept, self.host, 0, ssl=self.ssl_context)
         self.port = int(self._server.sockets[0].getsockname()[1])
         bracketed = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{bracketed}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        self.url = f"{scheme}://{bracketed}:{self.port}"
 
     async def stop(self) -> None:
         assert self._server is not None
@@ -170,9 +183,11 @@ class Scripted:
 
 
 @asynccontextmanager
-async def scripted(script: Script, host: str = "127.0.0.1") -> AsyncIterator[Scripted]:
-    """Run a ``Scripted`` server for the duration of the block."""
-    server = Scripted(script, host)
+async def scripted(
+    script: Script, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[Scripted]:
+    """Run a ``Scripted`` server (over TLS with ``ssl_context``) for the duration of the block."""
+    server = Scripted(script, host, ssl_context)
     await server.start()
     try:
         yield server

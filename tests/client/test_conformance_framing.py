@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from m5c_async.client import MalformedReply, MaybeSent, ReplyTooLarge
-from tests.client.scripted import SPEC, MakeWire, Peer, scripted, serve_each
+from tests.client.scripted import SPEC, MakeWire, Peer, build_wire, scripted, serve_each
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -182,3 +182,53 @@ async def test_oversized_replies_are_refused_for_every_framing(
         with pytest.raises(ReplyTooLarge):
             await make_wire().exchange(server.url, SPEC)
         await asyncio.wait_for(server.peers[0].closed_by_client.wait(), 10)
+
+
+async def test_unrequested_protocol_switch_is_malformed(make_wire: MakeWire) -> None:
+    """A ``101 Switching Protocols`` nobody asked for is not a reply: ``MalformedReply``."""
+    switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
+    async with scripted(serve_each(switch)) as server:
+        with pytest.raises(MalformedReply):
+            await make_wire().exchange(server.url, SPEC)
+
+
+# Where llhttp (the default wire) and h11 (httpx) read the same bytes differently. Neither is
+# wrong by RFC 9112; the default wire refuses what could be a smuggling vector or a server bug,
+# and reads a non-chunked Transfer-Encoding to EOF as the RFC says. ``None``: MalformedReply.
+DIFFERENCES = {
+    "duplicate-identical-cl": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        {"fast": None, "httpx": b"hello"},
+    ),
+    "cl-and-chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n",
+        {"fast": None, "httpx": b"hello"},
+    ),
+    "te-identity-to-eof": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nhello",
+        {"fast": b"hello", "httpx": None},
+    ),
+    "bare-lf": (b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello", {"fast": None, "httpx": b"hello"}),
+    "obs-fold": (
+        b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\nhello",
+        {"fast": None, "httpx": b"hello"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DIFFERENCES))
+@pytest.mark.parametrize("kind", ["fast", "httpx"])
+async def test_where_the_two_parsers_differ(kind: str, case: str) -> None:
+    """The documented differences between the wires (docs/client.md), kept true by this test."""
+    reply, expected = DIFFERENCES[case]
+    wire = build_wire(kind)
+    try:
+        async with scripted(serve_each(reply, close=True)) as server:
+            if expected[kind] is None:
+                with pytest.raises(MalformedReply):
+                    await wire.exchange(server.url, SPEC)
+            else:
+                assert (await wire.exchange(server.url, SPEC)).body == expected[kind]
+    finally:
+        await wire.aclose()

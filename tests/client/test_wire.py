@@ -155,9 +155,11 @@ async def test_failure_classes() -> None:
 async def test_pool_timeout_is_never_sent() -> None:
     """All connections busy past the pool timeout: NeverSent."""
     release = asyncio.Event()
+    holding = asyncio.Event()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
+        holding.set()
         await release.wait()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
@@ -166,9 +168,38 @@ async def test_pool_timeout_is_never_sent() -> None:
     async with server(handler) as url:
         w = wire(max_connections=1, timeouts=Timeouts(read=5, pool=0.1))
         first = asyncio.create_task(w.exchange(url, SPEC))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(holding.wait(), 10)  # the only connection is busy
         with pytest.raises(NeverSent, match="PoolTimeout"):
             await w.exchange(url, SPEC)
         release.set()
         assert (await first).body == b"ok"
         await w.aclose()
+
+
+def test_tls_options_that_contradict_are_refused() -> None:
+    """``ssl_context`` together with ``verify=False``: refused, for both wires' constructors."""
+    import ssl
+
+    from m5c_async import InvalidParameterError
+    from m5c_async.client import HttpxWire
+
+    context = ssl.create_default_context()
+    with pytest.raises(InvalidParameterError):
+        wire(ssl_context=context, verify=False)
+    with pytest.raises(InvalidParameterError):
+        HttpxWire.create(
+            timeouts=Timeouts(),
+            max_connections=1,
+            max_reply_bytes=10,
+            ssl_context=context,
+            verify=False,
+        )
+    unverified = wire(verify=False).ssl_context
+    assert (unverified.check_hostname, unverified.verify_mode) == (False, ssl.CERT_NONE)
+
+
+def test_repr_shows_the_proxy_without_its_credentials() -> None:
+    """The proxy's password never appears in the wire's repr."""
+    text = repr(wire(proxy="http://alice:hunter2@proxy.internal:3128"))
+    assert "proxy.internal:3128" in text
+    assert "hunter2" not in text and "alice" not in text

@@ -84,8 +84,7 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserCallbackError:
             pass
         except httptools.HttpParserUpgrade:
-            if not self.done:
-                self.error = MalformedReply("an unrequested protocol switch (101)")
+            self.error = MalformedReply("an unrequested protocol switch (101)")
         except httptools.HttpParserError as exc:
             if self.done:
                 self.keep = False
@@ -155,7 +154,10 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
+        if status == 101:
+            self.error = MalformedReply("an unrequested protocol switch (101)")
+            raise _Stop
+        if 100 <= status < 200:
             # An interim reply: the final one follows on the same connection.
             self.headers_done = False
             self.framed = False

@@ -17,7 +17,16 @@ import httpx
 
 from ...protocol import RequestSpec
 from .._models import Timeouts
-from ._base import MalformedReply, MaybeSent, NeverSent, Reply, ReplyTooLarge, check_request
+from ._base import (
+    MalformedReply,
+    MaybeSent,
+    NeverSent,
+    ProxyRefused,
+    Reply,
+    ReplyTooLarge,
+    check_request,
+    check_url,
+)
 from ._base import describe as _describe
 from ._fast import make_ssl_context
 from ._proxy import parse_proxy, resolve_proxy
@@ -165,6 +174,7 @@ class HttpxWire:
             MaybeSent: the request left, or may have (``MalformedReply``, ``ReplyTooLarge``).
         """
         check_request(spec)
+        check_url(base_url)
         if self._closed:
             raise NeverSent("the wire is closed")
         task = asyncio.current_task()
@@ -198,7 +208,8 @@ class HttpxWire:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NeverSent(_describe(exc)) from exc
         except httpx.ProxyError as exc:
-            raise NeverSent(_describe(exc)) from exc
+            # httpcore's word for a refused CONNECT: the request never reached the node.
+            raise ProxyRefused(_describe(exc)) from exc
         except httpx.TransportError as exc:
             raise _classify(exc) from exc
         try:
