@@ -52,6 +52,7 @@ from ..engine import (
     RunInfo,
 )
 from ..protocol import DeliveryReport, PushBatch, PushKind
+from ._labels import node_label
 
 if TYPE_CHECKING:
     from ..engine import SendEngine
@@ -227,7 +228,8 @@ class _Gauges(Collector):
             if id(engine.client) not in clients:
                 clients.add(id(engine.client))
                 for node, state in engine.client.health().items():
-                    breakers[(node, state)] = breakers.get((node, state), 0) + 1
+                    key = (node_label(node), state)
+                    breakers[key] = breakers.get(key, 0) + 1
         for profile, (r, f, n, b) in sorted(per_profile.items()):
             rate.add_metric([profile], r)
             factor.add_metric([profile], f)
@@ -364,7 +366,7 @@ class EngineMetrics(Hooks):
     def on_outcome(self, outcome: PacketOutcome) -> None:
         """Count messages by outcome and node; remember when accepted requests left."""
         kind = outcome.kind
-        node = outcome.node or _NONE
+        node = node_label(outcome.node)
         if kind is OutcomeKind.REJECTED:
             self._child(self._f.messages, kind.value, _NONE).inc(len(outcome.rejected))
             return
@@ -381,7 +383,7 @@ class EngineMetrics(Hooks):
 
     def on_request_end(self, event: RequestEnd) -> None:
         """Count the request by outcome and error class; observe its latency."""
-        node = event.node or _NONE
+        node = node_label(event.node)
         endpoint = event.endpoint
         verdict = event.verdict
         outcome = "accepted" if verdict is None else verdict.value
@@ -400,11 +402,11 @@ class EngineMetrics(Hooks):
             result = "partial"
         else:
             result = "missing"
-        self._child(self._f.reconciles, event.node or _NONE, result).inc()
+        self._child(self._f.reconciles, node_label(event.node), result).inc()
 
     def on_node_change(self, previous: str | None, node: str) -> None:
         """Count the change of answering node."""
-        self._f.node_changes.labels(node or _NONE).inc()
+        self._f.node_changes.labels(node_label(node)).inc()
 
     def on_run_end(self, run: RunInfo, result: CampaignResult) -> None:
         """Count the run, by what stopped it."""

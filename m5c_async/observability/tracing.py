@@ -47,6 +47,7 @@ from ..engine import (
     RunKind,
 )
 from ..protocol import EndpointName
+from ._labels import node_label
 
 __all__ = ["TracingHooks"]
 
@@ -136,7 +137,7 @@ class TracingHooks(Hooks):
             "m5c.outcome": "accepted" if event.verdict is None else event.verdict.value
         }
         if event.node:
-            attributes["m5c.node"] = event.node
+            attributes["m5c.node"] = node_label(event.node)
         if event.msgid is not None:
             attributes["m5c.msgid"] = event.msgid
         if event.error is not None:

@@ -88,8 +88,10 @@ async def test_campaign_figures_match_its_result(rig: Rig) -> None:
         )
         == 1
     )
+    engine.pacer.throttled()  # the gauges are read at scrape time: they see this at once
     factor = value(registry, "m5c_pacing_factor", profile="notification")
     assert 0 < factor < 1
+    assert factor == engine.pacer.aimd.factor  # type: ignore[attr-defined]
     rate = value(registry, "m5c_pacing_rate", profile="notification")
     assert rate == pytest.approx(engine.pacer.rate)
     assert value(registry, "m5c_requests_in_flight", profile="notification") == 0

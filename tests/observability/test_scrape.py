@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from m5c_async import AsyncClient
 from m5c_async.engine import Campaign, EngineConfig, SendEngine
-from m5c_async.journal import Journal
+from m5c_async.journal import Journal, pull_reports
 from m5c_async.observability import Metrics
 from m5c_async.simulator import AccountConfig, PlatformSettings, run_simulator
 from m5c_async.webhook import WebhookReceiver
@@ -150,3 +150,54 @@ async def test_metrics_need_the_token_but_not_the_push_allow_list(tmp_path: Path
         async with served(off) as port, httpx.AsyncClient() as http:
             answer = await http.get(f"http://127.0.0.1:{port}/{TOKEN}/metrics")
             assert answer.status_code == 404
+
+
+async def test_pulled_reports_are_counted_with_their_delivery_latency(tmp_path: Path) -> None:
+    """An account without push: the journal's pull loop stores the reports and counts them by
+    status under via="pull", each with a delivery latency (its msgid was sent here)."""
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    account = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY)
+    settings = PlatformSettings(report_delay=(0.01, 0.05))
+    async with (
+        Journal(tmp_path / "pull.db", observer=metrics) as journal,
+        run_simulator([account], nodes=1, settings=settings) as sim,
+        AsyncClient(
+            username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls
+        ) as client,
+    ):
+        engine = SendEngine(
+            client, EngineConfig(packet_size=5), hooks=[metrics.engine_hooks("notification")]
+        )
+        result = await engine.run_campaign(Campaign(numbers=numbers(30), content="x【y】"))
+        assert result.accepted == 30
+
+        def pulled() -> float:
+            return sum(
+                s.value
+                for family in registry.collect()
+                for s in family.samples
+                if s.name == "m5c_reports_received_total" and s.labels["via"] == "pull"
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: pull_reports(client, journal, interval=0.05, observer=metrics))
+            await wait_for(lambda: pulled() >= 30, seconds=20)
+            tg.cancel_scope.cancel()
+    with sqlite3.connect(tmp_path / "pull.db") as conn:
+        stored = dict(conn.execute("SELECT status, COUNT(*) FROM report_log GROUP BY status"))
+    reports = {
+        s.labels["status"]: s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.name == "m5c_reports_received_total"
+    }
+    assert sum(reports.values()) == 30
+    assert reports == stored
+    latency = sum(
+        s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.name == "m5c_delivery_latency_seconds_count"
+    )
+    assert latency == 30
