@@ -40,7 +40,12 @@ class's verdict (a test compares this drawing with the classes)::
     │   └── ReplyTooLargeError         a reply body above the client's limit
     ├── JournalError                   a campaign journal cannot do what was asked (pointless)
     │   ├── CampaignNotFoundError      no such campaign in the journal
-    │   └── JournalNotFoundError       no journal file where one must already exist
+    │   ├── JournalNotFoundError       no journal file where one must already exist
+    │   ├── CampaignBusyError          another live process owns the campaign (names it)
+    │   ├── CampaignExistsError        ``run`` again on the same numbers and content: resume it
+    │   ├── CampaignMismatchError      options that contradict the stored campaign
+    │   ├── JournalWriteError          a write failed: disk full, read-only, I/O (fatal)
+    │   └── JournalCorruptError        the file is not a sound SQLite journal (fatal)
     ├── FrequencyLimitError            the local per-number guard refused a send (pointless now)
     ├── EngineStoppedError             the engine stopped before the message was sent (safe)
     └── UnexpectedError                any other exception met while sending, wrapped (unsafe
@@ -60,6 +65,9 @@ __all__ = [
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "BlacklistOperationError",
+    "CampaignBusyError",
+    "CampaignExistsError",
+    "CampaignMismatchError",
     "CampaignNotFoundError",
     "ContentEncodingError",
     "ContentError",
@@ -72,8 +80,10 @@ __all__ = [
     "InvalidParameterError",
     "InvalidRequestError",
     "InvalidTimeError",
+    "JournalCorruptError",
     "JournalError",
     "JournalNotFoundError",
+    "JournalWriteError",
     "M5CError",
     "MissingParameterError",
     "NodeUnavailableError",
@@ -439,6 +449,77 @@ class JournalNotFoundError(JournalError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class CampaignBusyError(JournalError):
+    """Another process owns the campaign (its lease is fresh and its process alive).
+
+    Attributes:
+        campaign: the campaign's id.
+        pid: the owner's process id.
+        host: the owner's host name.
+        started: Unix time it took the campaign.
+        heartbeat: Unix time it was last seen alive.
+    """
+
+    def __init__(
+        self, message: str, *, campaign: int, pid: int, host: str, started: float, heartbeat: float
+    ) -> None:
+        super().__init__(message)
+        self.campaign = campaign
+        self.pid = pid
+        self.host = host
+        self.started = started
+        self.heartbeat = heartbeat
+
+
+class CampaignExistsError(JournalError):
+    """The journal already holds a campaign of the same numbers source and content.
+
+    Attributes:
+        campaign: the existing campaign's id (resume it, or ask for a new one explicitly).
+    """
+
+    def __init__(self, message: str, *, campaign: int) -> None:
+        super().__init__(message)
+        self.campaign = campaign
+
+
+class CampaignMismatchError(JournalError):
+    """An option contradicts what the stored campaign was created with.
+
+    Attributes:
+        campaign: the campaign's id.
+        option: the option's name (``content``, ``profile``, ``rate``...).
+    """
+
+    def __init__(self, message: str, *, campaign: int, option: str) -> None:
+        super().__init__(message)
+        self.campaign = campaign
+        self.option = option
+
+
+class JournalWriteError(JournalError):
+    """The journal's file refused a write (disk full, read-only, I/O error, locked too long).
+
+    Nothing more is sent until it is fixed; what was committed is intact, so ``resume``
+    continues once writes succeed again.
+
+    Attributes:
+        cause: a short name of the cause (``disk full``, ``read-only``, ``I/O error``...).
+    """
+
+    verdict = Verdict.FATAL
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class JournalCorruptError(JournalError):
+    """The file is not a sound SQLite journal (``PRAGMA quick_check`` failed, or not SQLite)."""
+
+    verdict = Verdict.FATAL
 
 
 def _mask(number: str) -> str:

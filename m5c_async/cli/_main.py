@@ -1,9 +1,12 @@
 """The ``m5c`` command: every endpoint, campaigns, the simulator, the webhook and the demo.
 
-Exit codes: 0 success; 2 usage or invalid input; 3 account errors (credentials, blocked,
-unauthorized IP, balance); 4 transport failures (no node reachable, ambiguous outcome);
-5 other platform errors; 1 anything else. Errors are one line on stderr; ``--json`` prints one
-JSON document on stdout (one object per line for streams).
+Exit codes (the table in docs/cli.md): 0 success; 2 usage or invalid input (a campaign not found,
+already in the journal, or options contradicting it); 3 account errors (credentials, blocked,
+unauthorized IP, balance); 4 transport failures (no node reachable, ambiguous outcome); 5 other
+platform errors; 6 the campaign is run by another live process; 7 the journal cannot be written
+(disk full, read-only, I/O error); 8 the journal file is corrupt; 9 a pull quarantined records;
+130 interrupted; 1 anything else. Errors are one line on stderr; ``--json`` prints one JSON
+document on stdout (one object per line for streams).
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ import orjson
 from .._config import Settings
 from .._exceptions import (
     AccountError,
+    CampaignBusyError,
+    CampaignExistsError,
+    CampaignMismatchError,
     CampaignNotFoundError,
     InvalidRequestError,
+    JournalCorruptError,
+    JournalError,
     JournalNotFoundError,
+    JournalWriteError,
     M5CError,
     ProviderError,
     TransportError,
@@ -47,11 +56,18 @@ from ._metrics import add_metrics_options, serving_metrics
 __all__ = ["main"]
 
 EXIT_USAGE, EXIT_ACCOUNT, EXIT_TRANSPORT, EXIT_PROVIDER, EXIT_OTHER = 2, 3, 4, 5, 1
+EXIT_BUSY, EXIT_JOURNAL_WRITE, EXIT_JOURNAL_CORRUPT, EXIT_INTERRUPTED = 6, 7, 8, 130
 #: The first matching class gives the exit code and the message's prefix.
 _EXITS: tuple[tuple[type[M5CError], int, str], ...] = (
     (InvalidRequestError, EXIT_USAGE, ""),
     (CampaignNotFoundError, EXIT_USAGE, "not found: "),
     (JournalNotFoundError, EXIT_USAGE, "not found: "),
+    (CampaignExistsError, EXIT_USAGE, "campaign exists: "),
+    (CampaignMismatchError, EXIT_USAGE, "contradicts the campaign: "),
+    (CampaignBusyError, EXIT_BUSY, "campaign busy: "),
+    (JournalCorruptError, EXIT_JOURNAL_CORRUPT, "journal corrupt: "),
+    (JournalWriteError, EXIT_JOURNAL_WRITE, "journal write failed: "),
+    (JournalError, EXIT_JOURNAL_WRITE, "journal error: "),
     (AccountError, EXIT_ACCOUNT, "account error: "),
     (TransportError, EXIT_TRANSPORT, "transport error: "),
     (ProviderError, EXIT_PROVIDER, "platform error: "),
@@ -121,9 +137,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("campaign", help="run, resume or inspect a campaign")
-    p.add_argument("action", choices=["run", "resume", "status"])
+    p.add_argument("action", choices=["run", "resume", "status", "list"])
     p.add_argument("--journal", type=Path, help="the campaign's SQLite journal (survives crashes)")
-    p.add_argument("--profile", choices=[b.value for b in BusinessType], default="notification")
+    p.add_argument("--campaign", type=int, help="resume/status: this campaign (default: latest)")
+    p.add_argument("--new", action="store_true", help="run: a new campaign even if the same exists")
+    p.add_argument(
+        "--profile",
+        choices=[b.value for b in BusinessType],
+        help="business type (run: default notification; resume: must match the campaign's)",
+    )
     p.add_argument("--content", help="one content for every number")
     p.add_argument("--numbers", type=Path, help="one number a line (or a CSV with --content unset)")
     p.add_argument("--packet-size", type=int)
@@ -309,9 +331,53 @@ async def _campaign_status(args: argparse.Namespace) -> int:
     if args.journal is None or not args.journal.exists():
         raise _Usage("--journal FILE.db (an existing journal) is required")
     async with Journal(args.journal) as journal:
-        status = await journal.status()
+        if args.action == "list":
+            rows = await journal.campaigns()
+            if args.json:
+                sys.stdout.write("".join(orjson.dumps(_plain(r)).decode() + "\n" for r in rows))
+            else:
+                _print_rows(rows)
+            return 0
+        status = await journal.status(args.campaign)
     _emit(args, status, lambda: _print_rows([status]))
     return 0
+
+
+def _contradictions(args: argparse.Namespace, row: Any) -> None:
+    """Refuse resume options that differ from what the stored campaign was created with."""
+    settings = row.settings
+    stored = {
+        "--content": row.content,
+        "--profile": row.profile,
+        "--rate": settings.get("rate"),
+        "--packet-size": settings.get("packet_size"),
+        "--numbers": row.source,
+    }
+    given = {
+        "--content": args.content,
+        "--profile": args.profile,
+        "--rate": args.rate,
+        "--packet-size": args.packet_size,
+        "--numbers": str(args.numbers) if args.numbers is not None else None,
+    }
+    for option, value in given.items():
+        if value is None:
+            continue
+        before = stored[option]
+        if option == "--numbers" and before is not None:
+            same = Path(before).resolve() == Path(value).resolve()
+        elif option == "--rate" and before is not None:
+            same = float(before) == float(value)
+        else:
+            same = before == value
+        if not same:
+            shown = "none" if before is None else repr(before)
+            raise CampaignMismatchError(
+                f"campaign {row.id} was created with {option} {shown}; resume cannot change it"
+                f" (given {value!r}); run a new campaign for that",
+                campaign=row.id,
+                option=option.lstrip("-"),
+            )
 
 
 async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
@@ -326,7 +392,9 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
     else:
         campaign = Campaign(messages=args.numbers)
     config = EngineConfig(
-        profile=BusinessType(args.profile), packet_size=args.packet_size, rate=args.rate
+        profile=BusinessType(args.profile or "notification"),
+        packet_size=args.packet_size,
+        rate=args.rate,
     )
     report = await preflight(sms, campaign, config=config)
     if args.dry_run or not report.ok:
@@ -350,6 +418,7 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
                     source=args.numbers,
                     hooks=engine_hooks,
                     pacer=pacer,
+                    new=args.new,
                 )
                 return result
         return await SendEngine(sms, config, hooks=engine_hooks, pacer=pacer).run_campaign(campaign)
@@ -416,13 +485,15 @@ async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
     hooks = ProgressHooks()
     with serving_metrics(args) as metrics:
         async with Journal(args.journal, observer=metrics) as journal:
-            status = await journal.status()
+            row = await journal.campaign(args.campaign)
+            _contradictions(args, row)
+            status = await journal.status(row.id)
             engine_hooks: list[Any] = [hooks]
             if metrics is not None:
-                engine_hooks.append(metrics.engine_hooks((await journal.campaign()).profile))
+                engine_hooks.append(metrics.engine_hooks(row.profile))
 
             async def work() -> Any:
-                return await resume_campaign(sms, journal, hooks=engine_hooks)
+                return await resume_campaign(sms, journal, campaign_id=row.id, hooks=engine_hooks)
 
             _, result, (found, returned) = await _maybe_progress(
                 args, hooks, sms, status.pending + status.in_flight, work
@@ -474,11 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(quarantine, args)
         if args.command == "dashboard":
             return _run(dashboard, args)
-        if args.command == "campaign" and args.action == "status":
+        if args.command == "campaign" and args.action in ("status", "list"):
             return _run(_campaign_status, args)
         return _run(_endpoint, args)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except (_Usage, UsageError) as exc:
         print(f"m5c: {exc}", file=sys.stderr)
         return EXIT_USAGE

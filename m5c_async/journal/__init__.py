@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._inbound import RETRY_WINDOW, InboundCounts, QuarantineEntry, ReparseCounts
 from ._journal import (
     CampaignStatus,
+    CampaignSummary,
     Journal,
     JournalHooks,
     StoredCampaign,
@@ -18,6 +19,7 @@ from ._run import resume_campaign, run_campaign
 __all__ = [
     "RETRY_WINDOW",
     "CampaignStatus",
+    "CampaignSummary",
     "InboundCounts",
     "Journal",
     "JournalHooks",

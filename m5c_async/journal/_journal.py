@@ -22,17 +22,21 @@ is quarantined with its raw text (``_inbound.py`` states the rules).
 from __future__ import annotations
 
 import json
+import logging
 import math
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from .._exceptions import CampaignNotFoundError
+import anyio
+
+from .._exceptions import CampaignBusyError, CampaignExistsError, CampaignNotFoundError
 from .._observers import JournalObserver
 from ..client import AsyncClient
 from ..engine import (
@@ -68,10 +72,12 @@ from ._inbound import (
     write_replies,
     write_reports,
 )
+from ._lease import LEASE, Lease, Owner, busy_error, fence, owner_of, release, take
 from ._store import Store
 
 __all__ = [
     "CampaignStatus",
+    "CampaignSummary",
     "Journal",
     "JournalHooks",
     "StoredCampaign",
@@ -79,6 +85,8 @@ __all__ = [
     "read_replies",
     "read_status",
 ]
+
+log = logging.getLogger("m5c_async.journal")
 
 _BATCH = 5000
 
@@ -243,6 +251,29 @@ def read_status(conn: sqlite3.Connection, row: StoredCampaign) -> CampaignStatus
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignSummary:
+    """One line of ``Journal.campaigns()`` (``m5c campaign list``).
+
+    Attributes:
+        owner: who runs it now (``pid N on HOST (since ...)``), or None.
+    """
+
+    id: int
+    name: str
+    created: float
+    profile: str
+    content: str | None
+    source: str | None
+    total: int
+    pending: int
+    in_flight: int
+    accepted: int
+    failed: int
+    ambiguous: int
+    owner: str | None
+
+
 class Journal:
     """A campaign journal: ``async with Journal(path) as journal``.
 
@@ -260,11 +291,15 @@ class Journal:
         clock: Any = time.time,
         retry_window: float = RETRY_WINDOW,
         observer: JournalObserver | None = None,
+        lease: float = LEASE,
     ) -> None:
         self.path = Path(path)
         self.store = Store(self.path, observer=observer)
         self.clock = clock
         self.retry_window = retry_window
+        self.lease = lease
+        self._token = secrets.token_hex(8)
+        self._owned: set[int] = set()
 
     async def __aenter__(self) -> Self:
         await self.store.start()
@@ -288,11 +323,44 @@ class Journal:
         profile: str,
         source: str | None = None,
         settings: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
+        new: bool = False,
+        own: bool = False,
     ) -> int:
-        """Record a new campaign; returns its id."""
+        """Record a new campaign; returns its id.
+
+        Args:
+            fingerprint: the SHA-256 of the numbers source; with it, a campaign of the same
+                fingerprint and content already in the journal is refused unless ``new``.
+            new: record a new campaign even when the same one exists.
+            own: take the campaign's lease in the same transaction (``acquire``).
+
+        Raises:
+            CampaignExistsError: the same campaign exists (resume it, or pass ``new``).
+            CampaignBusyError: the same campaign exists and another process is running it.
+        """
         now = self.clock()
+        if fingerprint is not None:
+            settings = {**(settings or {}), "source_sha256": fingerprint}
 
         def insert(conn: sqlite3.Connection) -> int:
+            if fingerprint is not None and not new:
+                same = conn.execute(
+                    "SELECT id FROM campaigns WHERE json_extract(settings, '$.source_sha256') = ?"
+                    " AND content IS ? ORDER BY id DESC LIMIT 1",
+                    (fingerprint, campaign.content),
+                ).fetchone()
+                if same is not None:
+                    cid = int(same[0])
+                    running = owner_of(conn, cid, now=now, lease=self.lease)
+                    if running is not None:
+                        raise busy_error(cid, running, now, str(self.path))
+                    raise CampaignExistsError(
+                        f"campaign {cid} in {self.path} already has these numbers and this"
+                        f" content: continue it with `m5c campaign resume --campaign {cid}`, or"
+                        " start another with --new",
+                        campaign=cid,
+                    )
             cursor = conn.execute(
                 "INSERT INTO campaigns (name, content, profile, source, settings, created)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -305,9 +373,129 @@ class Journal:
                     now,
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            cid = int(cursor.lastrowid or 0)
+            if own:
+                take(conn, cid, self._token, now=now, lease=self.lease, where=str(self.path))
+            return cid
 
-        return await self.store.run(insert)
+        cid = await self.store.run(insert)
+        if own:
+            self._owned.add(cid)
+        return cid
+
+    # --- ownership (``_lease.py``) ----------------------------------------------------------
+
+    async def acquire(self, campaign_id: int) -> Lease:
+        """Take the campaign's lease (or renew ours); a dead owner's is taken over.
+
+        Raises:
+            CampaignBusyError: another live process owns it.
+        """
+        now = self.clock()
+        lease = await self.store.run(
+            lambda conn: take(
+                conn, campaign_id, self._token, now=now, lease=self.lease, where=str(self.path)
+            )
+        )
+        self._owned.add(campaign_id)
+        if lease.previous is not None:
+            log.warning(
+                "campaign %d: took over from %s, whose lease had expired or whose process is"
+                " gone; reconciling its in-flight packets first",
+                campaign_id,
+                lease.previous.describe(),
+            )
+        return lease
+
+    async def release(self, campaign_id: int) -> None:
+        """Give the campaign's lease back (a no-op when not held)."""
+        self._owned.discard(campaign_id)
+        await self.store.run(lambda conn: release(conn, campaign_id, self._token))
+
+    @asynccontextmanager
+    async def own(self, campaign_id: int) -> AsyncIterator[Lease]:
+        """Hold the campaign for the block: acquire, heartbeat every ``lease / 4`` s, release.
+
+        Raises:
+            CampaignBusyError: another live process owns it.
+        """
+        lease = await self.acquire(campaign_id)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._heartbeat, campaign_id)
+                try:
+                    yield lease
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                await self.release(campaign_id)
+
+    async def _heartbeat(self, campaign_id: int) -> None:
+        while True:
+            await anyio.sleep(self.lease / 4)
+            try:
+                await self._renew(campaign_id)
+            except CampaignBusyError as exc:
+                # Taken over while stalled: the next take or mark refuses, so nothing leaves.
+                log.error("%s", exc.message)
+                return
+            except Exception as exc:  # a failed write: the marks fail the same way and stop
+                log.debug("heartbeat not written: %s", exc)
+
+    async def _renew(self, campaign_id: int) -> None:
+        now = self.clock()
+        await self.store.run(
+            lambda conn: fence(conn, campaign_id, self._token, now=now, where=str(self.path))
+        )
+
+    def _fence(self, conn: sqlite3.Connection, campaign_id: int, now: float) -> None:
+        if campaign_id in self._owned:
+            fence(conn, campaign_id, self._token, now=now, where=str(self.path))
+
+    async def owner(self, campaign_id: int) -> Owner | None:
+        """Who runs the campaign now (None when nobody, or a dead owner's row is left)."""
+        now = self.clock()
+        return await self.store.run(
+            lambda conn: owner_of(conn, campaign_id, now=now, lease=self.lease)
+        )
+
+    async def campaigns(self) -> list[CampaignSummary]:
+        """Every campaign of the journal, oldest first, with its counts and its owner."""
+        now = self.clock()
+
+        def read(conn: sqlite3.Connection) -> list[CampaignSummary]:
+            counts: dict[int, dict[str, int]] = {}
+            for cid, state, n in conn.execute(
+                "SELECT campaign, state, COUNT(*) FROM messages GROUP BY campaign, state"
+            ):
+                counts.setdefault(int(cid), {})[state] = int(n)
+            rows = []
+            for cid, name, created, profile, content, source in conn.execute(
+                "SELECT id, name, created, profile, content, source FROM campaigns ORDER BY id"
+            ).fetchall():
+                c = counts.get(int(cid), {})
+                who = owner_of(conn, int(cid), now=now, lease=self.lease)
+                rows.append(
+                    CampaignSummary(
+                        id=int(cid),
+                        name=name,
+                        created=float(created),
+                        profile=profile,
+                        content=content,
+                        source=source,
+                        total=sum(c.values()),
+                        pending=c.get("pending", 0) + c.get("queued", 0),
+                        in_flight=c.get("in_flight", 0),
+                        accepted=c.get("accepted", 0),
+                        failed=c.get("failed", 0),
+                        ambiguous=c.get("ambiguous", 0),
+                        owner=who.describe() if who is not None else None,
+                    )
+                )
+            return rows
+
+        return await self.store.run(read)
 
     async def campaign(self, campaign_id: int | None = None) -> StoredCampaign:
         """A campaign as recorded (the latest when no id is given).
@@ -418,8 +606,12 @@ class Journal:
         """Yield packets of pending messages, each recorded ``queued`` before it is yielded."""
         shared = (await self.campaign(campaign_id)).content
         while True:
+            now = self.clock()
 
-            def take(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str]]] | None:
+            def take(
+                conn: sqlite3.Connection, now: float = now
+            ) -> tuple[int, list[tuple[str, str]]] | None:
+                self._fence(conn, campaign_id, now)
                 picked = conn.execute(
                     "SELECT mobile, content FROM messages WHERE campaign = ? AND state = 'pending'"
                     " LIMIT ?",
@@ -453,6 +645,12 @@ class Journal:
         now = self.clock()
 
         def mark(conn: sqlite3.Connection) -> None:
+            if self._owned:
+                row = conn.execute(
+                    "SELECT campaign FROM packets WHERE id = ?", (packet.id,)
+                ).fetchone()
+                if row is not None:
+                    self._fence(conn, int(row[0]), now)
             conn.execute(
                 "UPDATE packets SET state = 'in_flight', sent_at = ? WHERE id = ?",
                 (now, packet.id),

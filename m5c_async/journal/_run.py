@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+import anyio
 
 from ..client import AsyncClient
 from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Intake, Pacer, SendEngine
 from ..protocol import BusinessType
-from ._journal import Journal, JournalHooks
+from ._journal import Journal, JournalHooks, StoredCampaign
 
 __all__ = ["resume_campaign", "run_campaign"]
 
@@ -21,26 +24,50 @@ async def run_campaign(
     source: Path | None = None,
     pacer: Pacer | None = None,
     hooks: list[Hooks] | None = None,
+    new: bool = False,
 ) -> tuple[int, CampaignResult]:
     """Record a campaign, import its source, and send it; returns (campaign id, result).
+
+    The campaign is owned by this journal while it runs (``Journal.own``). With a ``source``
+    file, a campaign of the same file content and content already in the journal is refused
+    (resume it) unless ``new``.
 
     Raises:
         ContentError: the shared content cannot be sent in the client's encoding (nothing is
             recorded).
+        CampaignExistsError: the same campaign is in the journal already.
+        CampaignBusyError: ... and another process is running it.
     """
     if campaign.content is not None:
         Intake(encoding=client.encoding).check_shared(campaign.content)
+    fingerprint = None
+    if source is not None:
+        fingerprint = await anyio.to_thread.run_sync(_sha256, source)
     campaign_id = await journal.create(
         campaign,
         profile=config.profile.value,
         source=str(source) if source is not None else None,
         settings={"packet_size": config.packet_size, "rate": config.rate},
+        fingerprint=fingerprint,
+        new=new,
+        own=True,
     )
-    await journal.import_source(
-        campaign_id, campaign, encoding=client.encoding, batch_size=config.batch_size
-    )
-    result = await _send(client, journal, campaign_id, config, pacer, hooks, ext=campaign.ext)
+    async with journal.own(campaign_id):
+        await journal.import_source(
+            campaign_id, campaign, encoding=client.encoding, batch_size=config.batch_size
+        )
+        result = await _send(client, journal, campaign_id, config, pacer, hooks, ext=campaign.ext)
     return campaign_id, result
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 async def resume_campaign(
@@ -54,9 +81,26 @@ async def resume_campaign(
 ) -> tuple[int, CampaignResult, tuple[int, int]]:
     """Settle what a crash left in flight against the platform's records, then send the rest.
 
-    Returns (campaign id, result, (reconciled as accepted, returned to pending)).
+    Returns (campaign id, result, (reconciled as accepted, returned to pending)). The campaign
+    is owned by this journal from before the reconciliation to the end (``Journal.own``); a
+    dead owner's lease is taken over, and its in-flight packets reconciled, first.
+
+    Raises:
+        CampaignBusyError: another live process owns the campaign.
     """
     row = await journal.campaign(campaign_id)
+    async with journal.own(row.id):
+        return await _resume(client, journal, row, config, pacer, hooks)
+
+
+async def _resume(
+    client: AsyncClient,
+    journal: Journal,
+    row: StoredCampaign,
+    config: EngineConfig | None,
+    pacer: Pacer | None,
+    hooks: list[Hooks] | None,
+) -> tuple[int, CampaignResult, tuple[int, int]]:
     cid = row.id
     if not row.imported and row.source:
         # Killed while importing: importing again is idempotent.

@@ -144,6 +144,15 @@ CREATE TABLE IF NOT EXISTS request_log (
     verdict TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS request_log_campaign ON request_log (campaign, at);
+CREATE TABLE IF NOT EXISTS owners (
+    campaign INTEGER PRIMARY KEY,
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    proc TEXT,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
 """
 
 _STOP: Final = object()

@@ -1,0 +1,113 @@
+"""Real processes for the journal's tests: a simulator process and ``m5c`` command lines.
+
+Every wait here has a deadline; a helper that waits for a condition polls it (never a bare sleep
+as synchronisation).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from m5c_async.simulator import free_port
+
+ACCOUNT = ("mlrt", "journal-test-pw", "0123456789abcdef0123456789abcdef")
+
+
+class Simulator:
+    """A simulator process with two nodes; ``env`` is what a ``m5c`` process needs to reach it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.env = dict(os.environ)
+        self.env.update(
+            M5C_USERNAME=ACCOUNT[0],
+            M5C_PASSWORD=ACCOUNT[1],
+            M5C_APIKEY=ACCOUNT[2],
+            M5C_BASE_URL=f"http://127.0.0.1:{port},http://127.0.0.1:{port + 1}",
+        )
+
+    def ledger(self) -> list[str]:
+        """Every number the simulator accepted, once per acceptance."""
+        entries = httpx.get(f"http://127.0.0.1:{self.port}/_sim/ledger", timeout=10).json()
+        return [m for entry in entries for m in entry["mobiles"]]
+
+    def stats(self) -> dict[str, Any]:
+        """The simulator's counters (``duplicates`` among them)."""
+        result: dict[str, Any] = httpx.get(
+            f"http://127.0.0.1:{self.port}/_sim/stats", timeout=10
+        ).json()
+        return result
+
+
+@contextmanager
+def simulator(rate: int = 600) -> Iterator[Simulator]:
+    """Serve the simulator in its own process until the block ends."""
+    port = free_port(count=2)
+    spec = ":".join(ACCOUNT)
+    command = [
+        sys.executable, "-m", "m5c_async.simulator", "--port", str(port), "--nodes", "2",
+        "--account", spec, "--rate", str(rate), "--no-reports",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as sim:
+        try:
+            assert sim.stdout is not None
+            assert "ready" in sim.stdout.readline()
+            yield Simulator(port)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+
+
+def m5c(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
+    """Start ``python -m m5c_async ARGS`` with pipes for its output."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def count(journal: Path, sql: str) -> int:
+    """One number read from the journal by a separate connection (0 when not there yet)."""
+    if not journal.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # created, schema not yet committed
+        return 0
+    finally:
+        conn.close()
+
+
+def numbers_file(folder: Path, total: int, prefix: str = "139") -> Path:
+    """A file of ``total`` distinct mainland numbers, one a line."""
+    path = folder / "numbers.txt"
+    path.write_text("".join(f"{prefix}{i:08d}\n" for i in range(total)))
+    return path
