@@ -26,6 +26,9 @@ from m5c_async.journal import Journal, run_campaign
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=12_000)
+    parser.add_argument(
+        "--synchronous", choices=["FULL", "NORMAL"], default="FULL", help="the journal's setting"
+    )
     args = parser.parse_args()
     figures: dict[str, float] = {}
     with simulator(["--no-reports"]) as urls, tempfile.TemporaryDirectory() as folder:
@@ -38,7 +41,7 @@ def main() -> int:
                     apikey=ACCOUNT.apikey,
                     nodes=urls,
                 ) as client,
-                Journal(Path(folder) / "journal.db") as journal,
+                Journal(Path(folder) / "journal.db", synchronous=args.synchronous) as journal,
             ):
                 numbers = [f"138{i:08d}" for i in range(args.messages)]
                 t0, c0 = time.monotonic(), cpu_seconds()
@@ -65,6 +68,7 @@ def main() -> int:
         {
             "benchmark": "journaled campaign at the notification cap, single-number packets",
             "messages": args.messages,
+            "synchronous": args.synchronous,
             **figures,
             "steady_rate_msg_per_s": round(rate, 1),
             "throttled_replies": s["throttled"],

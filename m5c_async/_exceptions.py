@@ -41,7 +41,7 @@ class's verdict (a test compares this drawing with the classes)::
     ├── JournalError                   a campaign journal cannot do what was asked (pointless)
     │   ├── CampaignNotFoundError      no such campaign in the journal
     │   ├── JournalNotFoundError       no journal file where one must already exist
-    │   ├── CampaignBusyError          another live process owns the campaign (names it)
+    │   ├── CampaignBusyError          another live process owns the campaign (fatal)
     │   ├── CampaignExistsError        ``run`` again on the same numbers and content: resume it
     │   ├── CampaignMismatchError      options that contradict the stored campaign
     │   ├── JournalWriteError          a write failed: disk full, read-only, I/O (fatal)
@@ -454,6 +454,8 @@ class JournalNotFoundError(JournalError):
 class CampaignBusyError(JournalError):
     """Another process owns the campaign (its lease is fresh and its process alive).
 
+    Fatal for a run: an owner that lost its lease sends nothing more.
+
     Attributes:
         campaign: the campaign's id.
         pid: the owner's process id.
@@ -461,6 +463,8 @@ class CampaignBusyError(JournalError):
         started: Unix time it took the campaign.
         heartbeat: Unix time it was last seen alive.
     """
+
+    verdict = Verdict.FATAL
 
     def __init__(
         self, message: str, *, campaign: int, pid: int, host: str, started: float, heartbeat: float

@@ -515,7 +515,24 @@ def _bench(args: argparse.Namespace) -> int:
 def _run(
     function: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
 ) -> int:
-    return anyio.run(function, args)
+    try:
+        return anyio.run(function, args)
+    except BaseExceptionGroup as group:
+        # A task group (progress display, webhook server) wraps what one task raised: the
+        # user meets the named error, in one line, not the group's traceback.
+        raise _first_named(group) from None
+
+
+def _first_named(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first ``M5CError`` (or Ctrl-C) among a group's leaves; the group when none."""
+    todo: list[BaseException] = [group]
+    while todo:
+        exc = todo.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            todo.extend(exc.exceptions)
+        elif isinstance(exc, M5CError | KeyboardInterrupt):
+            return exc
+    return group
 
 
 def main(argv: Sequence[str] | None = None) -> int:

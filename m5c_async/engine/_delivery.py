@@ -9,6 +9,8 @@ Rules, in the order they apply to a packet:
 1. The run is stopping (a fatal account error, ``stop()``): the packet is ``PENDING``.
 2. The journal marks the packet in flight; then the pacer's gate opens and books the
    messages as leaving now, and the request is written at once (docs/engine.md, "Pacing").
+   A ``FATAL`` error from either (a journal that cannot record the mark, a lease lost) stops
+   the run before the request is written: the packet is ``PENDING``; any other is ``FAILED``.
 3. The answer is dispatched on the error's ``verdict`` (``_exceptions.py``), the library's one
    classification:
 
@@ -99,6 +101,12 @@ class Deliverer:
                         await run.before_send(packet)
                 await self.pacer.acquire(len(packet))
             except Exception as exc:  # any failure is this packet's outcome
+                if isinstance(exc, M5CError) and exc.verdict is Verdict.FATAL:
+                    # e.g. a journal that cannot record the mark: nothing may leave any more,
+                    # and this packet was not sent, so it stays pending.
+                    run.stop(exc)
+                    await self._emit_pending(packet, run, emit, attempts)
+                    return
                 err = UnexpectedError.wrap(exc, may_have_left=False)
                 log.error("packet %d not sent: %s", packet.id, err.message)
                 await self._emit_end(packet, run, emit, attempts, OutcomeKind.FAILED, err)

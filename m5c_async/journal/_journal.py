@@ -36,7 +36,13 @@ from typing import Any, Self
 
 import anyio
 
-from .._exceptions import CampaignBusyError, CampaignExistsError, CampaignNotFoundError
+from .._exceptions import (
+    CampaignBusyError,
+    CampaignExistsError,
+    CampaignNotFoundError,
+    JournalError,
+    JournalWriteError,
+)
 from .._observers import JournalObserver
 from ..client import AsyncClient
 from ..engine import (
@@ -89,6 +95,10 @@ __all__ = [
 log = logging.getLogger("m5c_async.journal")
 
 _BATCH = 5000
+#: Packets taken from the journal in one transaction: at most this many, of at most this many
+#: messages in all (``Journal.packets``).
+_TAKE_PACKETS = 64
+_TAKE_MESSAGES = 2000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,6 +292,15 @@ class Journal:
         >>> #     cid = await j.create(campaign, profile="notification")
         >>> #     await j.import_source(cid, campaign)
         >>> #     await engine.run_packets(j.packets(cid, 100), before_send=j.mark_in_flight)
+
+    Args (of the constructor):
+        path: the SQLite file (created 0600 when missing).
+        clock: Unix time, injectable for tests.
+        retry_window: seconds within which an identical anonymous reply is a retry.
+        lease: seconds without a heartbeat after which a campaign's owner counts as dead.
+        synchronous: SQLite's ``synchronous`` setting; ``FULL`` (the default) fsyncs every
+            commit, so what was acknowledged survives a power cut. ``NORMAL`` survives a
+            killed process only: for throwaway journals.
     """
 
     def __init__(
@@ -292,14 +311,18 @@ class Journal:
         retry_window: float = RETRY_WINDOW,
         observer: JournalObserver | None = None,
         lease: float = LEASE,
+        synchronous: str = "FULL",
     ) -> None:
         self.path = Path(path)
-        self.store = Store(self.path, observer=observer)
+        self.store = Store(self.path, observer=observer, synchronous=synchronous)
         self.clock = clock
         self.retry_window = retry_window
         self.lease = lease
         self._token = secrets.token_hex(8)
         self._owned: set[int] = set()
+        self._lost_at = 0
+        #: The storage error that stopped the current run, if any (``run_campaign`` raises it).
+        self.halted: JournalError | None = None
 
     async def __aenter__(self) -> Self:
         await self.store.start()
@@ -416,38 +439,50 @@ class Journal:
     async def own(self, campaign_id: int) -> AsyncIterator[Lease]:
         """Hold the campaign for the block: acquire, heartbeat every ``lease / 4`` s, release.
 
+        The heartbeat is written by the journal's writer thread itself, in the group it
+        commits next, so it needs no task of the caller's.
+
         Raises:
             CampaignBusyError: another live process owns it.
         """
         lease = await self.acquire(campaign_id)
+        self._lost_at = self.store.lost
+        self.halted = None
+        self.store.heartbeat(self.lease / 4, self._beat)
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._heartbeat, campaign_id)
-                try:
-                    yield lease
-                finally:
-                    tg.cancel_scope.cancel()
+            yield lease
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
-                await self.release(campaign_id)
+            self.store.heartbeat(None, None)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+                try:
+                    await self.release(campaign_id)
+                except JournalError as exc:  # the row stays; our exit makes it a dead owner's
+                    log.debug("lease not released: %s", exc.message)
 
-    async def _heartbeat(self, campaign_id: int) -> None:
-        while True:
-            await anyio.sleep(self.lease / 4)
+    def _beat(self, conn: sqlite3.Connection) -> None:
+        now = self.clock()
+        for campaign_id in list(self._owned):
             try:
-                await self._renew(campaign_id)
+                fence(conn, campaign_id, self._token, now=now, where=str(self.path))
             except CampaignBusyError as exc:
                 # Taken over while stalled: the next take or mark refuses, so nothing leaves.
                 log.error("%s", exc.message)
-                return
-            except Exception as exc:  # a failed write: the marks fail the same way and stop
-                log.debug("heartbeat not written: %s", exc)
 
-    async def _renew(self, campaign_id: int) -> None:
-        now = self.clock()
-        await self.store.run(
-            lambda conn: fence(conn, campaign_id, self._token, now=now, where=str(self.path))
-        )
+    def _halt(self, error: JournalError) -> None:
+        if self.halted is None:
+            self.halted = error
+
+    def _check_writes(self) -> None:
+        """Raise when an unawaited write (an outcome) failed since the campaign was taken."""
+        lost = self.store.lost - self._lost_at
+        if lost > 0 and self._owned:
+            error = self.store.error
+            cause = error.cause if isinstance(error, JournalWriteError) else "write failed"
+            raise JournalWriteError(
+                f"{cause}: {lost} outcome write(s) did not reach {self.path}; the messages stay"
+                " in flight, to be reconciled by resume",
+                cause=cause,
+            )
 
     def _fence(self, conn: sqlite3.Connection, campaign_id: int, now: float) -> None:
         if campaign_id in self._owned:
@@ -603,45 +638,70 @@ class Journal:
     # --- sending ----------------------------------------------------------------------------
 
     async def packets(self, campaign_id: int, packet_size: int) -> AsyncIterator[Packet]:
-        """Yield packets of pending messages, each recorded ``queued`` before it is yielded."""
+        """Yield packets of pending messages, each recorded ``queued`` before it is yielded.
+
+        Small packets are taken several at a time (up to ``_TAKE_MESSAGES`` messages, at most
+        ``_TAKE_PACKETS`` packets, in one transaction): at 600 single-number packets a second,
+        one commit (and fsync) per packet would make the journal the bottleneck. Packets taken
+        but never sent stay ``queued``, which resume puts back to ``pending``.
+        """
         shared = (await self.campaign(campaign_id)).content
+        per_take = max(1, min(_TAKE_PACKETS, _TAKE_MESSAGES // max(packet_size, 1)))
         while True:
             now = self.clock()
 
             def take(
                 conn: sqlite3.Connection, now: float = now
-            ) -> tuple[int, list[tuple[str, str]]] | None:
+            ) -> list[tuple[int, list[tuple[str, str]]]]:
                 self._fence(conn, campaign_id, now)
                 picked = conn.execute(
                     "SELECT mobile, content FROM messages WHERE campaign = ? AND state = 'pending'"
                     " LIMIT ?",
-                    (campaign_id, packet_size),
+                    (campaign_id, packet_size * per_take),
                 ).fetchall()
-                if not picked:
-                    return None
-                packet = conn.execute(
-                    "INSERT INTO packets (campaign, state, size) VALUES (?, 'queued', ?)",
-                    (campaign_id, len(picked)),
-                ).lastrowid
-                conn.executemany(
-                    "UPDATE messages SET state = 'queued', packet = ?"
-                    " WHERE campaign = ? AND mobile = ? AND content = ?",
-                    [(packet, campaign_id, m, c) for m, c in picked],
-                )
-                return int(packet or 0), picked
+                taken = []
+                for start in range(0, len(picked), packet_size):
+                    chunk = picked[start : start + packet_size]
+                    packet = conn.execute(
+                        "INSERT INTO packets (campaign, state, size) VALUES (?, 'queued', ?)",
+                        (campaign_id, len(chunk)),
+                    ).lastrowid
+                    conn.executemany(
+                        "UPDATE messages SET state = 'queued', packet = ?"
+                        " WHERE campaign = ? AND mobile = ? AND content = ?",
+                        [(packet, campaign_id, m, c) for m, c in chunk],
+                    )
+                    taken.append((int(packet or 0), chunk))
+                return taken
 
-            taken = await self.store.run(take)
-            if taken is None:
+            if self.halted is not None:
                 return
-            packet_id, picked = taken
-            numbers = tuple(m for m, _ in picked)
-            if shared is not None:
-                yield Packet(packet_id, numbers, (shared,))
-            else:
-                yield Packet(packet_id, numbers, tuple(c for _, c in picked))
+            try:
+                self._check_writes()
+                taken = await self.store.run(take)
+            except JournalError as exc:
+                # Nothing new goes out: the engine finishes what is in flight, the mark of
+                # anything already queued refuses, and run_campaign raises this error.
+                self._halt(exc)
+                return
+            if not taken:
+                return
+            for packet_id, picked in taken:
+                numbers = tuple(m for m, _ in picked)
+                if shared is not None:
+                    yield Packet(packet_id, numbers, (shared,))
+                else:
+                    yield Packet(packet_id, numbers, tuple(c for _, c in picked))
 
     async def mark_in_flight(self, packet: Packet) -> None:
-        """Commit the packet's ``in_flight`` state; awaited right before its request leaves."""
+        """Commit the packet's ``in_flight`` state; awaited right before its request leaves.
+
+        Raises:
+            JournalError: the mark could not be committed, an earlier write of this run failed
+                (``halted``), or the campaign was taken over: the request must not leave.
+        """
+        if self.halted is not None:
+            raise self.halted
         now = self.clock()
 
         def mark(conn: sqlite3.Connection) -> None:
@@ -660,7 +720,12 @@ class Journal:
                 (packet.id,),
             )
 
-        await self.store.run(mark)
+        try:
+            self._check_writes()
+            await self.store.run(mark)
+        except JournalError as exc:
+            self._halt(exc)
+            raise
 
     def record(self, outcome: PacketOutcome) -> None:
         """Write an outcome (not awaited: it commits after the packet's in-flight mark)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 
+from .._exceptions import JournalError
 from ..client import AsyncClient
 from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Intake, Pacer, SendEngine
 from ..protocol import BusinessType
@@ -141,6 +142,12 @@ async def _send(
 ) -> CampaignResult:
     engine = SendEngine(client, config, pacer=pacer, hooks=[JournalHooks(journal), *(hooks or [])])
     size = engine.packet_size if config.batch_size == 1 else config.batch_size
-    return await engine.run_packets(
+    result = await engine.run_packets(
         journal.packets(campaign_id, size), before_send=journal.mark_in_flight, ext=ext
     )
+    # A journal that stopped taking writes stopped the run (in-flight requests finished,
+    # nothing new left, pending stays pending): that is an error, not a result.
+    stopped = journal.halted or result.stopped_by
+    if isinstance(stopped, JournalError):
+        raise stopped
+    return result

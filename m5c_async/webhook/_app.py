@@ -37,7 +37,7 @@ import anyio
 import anyio.to_thread
 
 from .._asgi import BodyTooLarge, Disconnected, Receive, Scope, Send, lifespan, read_body, respond
-from .._exceptions import InvalidParameterError, PushFormatError
+from .._exceptions import InvalidParameterError, M5CError, PushFormatError
 from .._observers import notify
 from ..protocol import (
     MAX_RECORDS_PER_PUSH,
@@ -222,6 +222,14 @@ class WebhookReceiver:
         try:
             for batch in batches:
                 await self._hand_on(batch, source)
+        except M5CError as exc:  # a named failure (the journal's disk): one line, no traceback
+            log.warning(
+                "storing a %s push failed (%s); answering retry so it comes again",
+                kind,
+                exc.message,
+            )
+            await _answer(send, 500, "retry")
+            return
         except Exception:
             log.exception("storing a %s push failed; answering retry so it comes again", kind)
             await _answer(send, 500, "retry")

@@ -111,3 +111,47 @@ def numbers_file(folder: Path, total: int, prefix: str = "139") -> Path:
     path = folder / "numbers.txt"
     path.write_text("".join(f"{prefix}{i:08d}\n" for i in range(total)))
     return path
+
+
+class SmallDisk:
+    """A small tmpfs mounted for one test: ``fill()`` takes every free byte, ``free()`` gives
+    them back. Needs CAP_SYS_ADMIN (root, as on CI and in this container)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filler = path / "filler"
+
+    def fill(self) -> None:
+        """Write zeros until the filesystem refuses with ENOSPC (big writes, then small ones)."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        refused: list[int] = []
+        try:
+            for size in (1 << 16, 512, 1):
+                while True:
+                    try:
+                        os.write(fd, b"\0" * size)
+                    except OSError as exc:
+                        refused.append(exc.errno or 0)
+                        break
+        finally:
+            os.close(fd)
+        assert refused == [28, 28, 28], refused  # ENOSPC each time
+
+    def free(self) -> None:
+        """Give the space back."""
+        self.filler.unlink(missing_ok=True)
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "4m") -> Iterator[SmallDisk]:
+    """Mount a tmpfs of ``size`` at ``folder`` for the block (umounted afterwards)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield SmallDisk(folder)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
