@@ -51,21 +51,30 @@ class Simulator:
 
 @contextmanager
 def simulator(rate: int = 600) -> Iterator[Simulator]:
-    """Serve the simulator in its own process until the block ends."""
-    port = free_port(count=2)
+    """Serve the simulator in its own process until the block ends.
+
+    Two consecutive free ports can be taken by someone else's outgoing connection between the
+    probe and the bind (a machine shared with other test runs): a failed start is tried again on
+    other ports, five times at most.
+    """
     spec = ":".join(ACCOUNT)
-    command = [
-        sys.executable, "-m", "m5c_async.simulator", "--port", str(port), "--nodes", "2",
-        "--account", spec, "--rate", str(rate), "--no-reports",
-    ]  # fmt: skip
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as sim:
+    for _ in range(5):
+        port = free_port(count=2)
+        command = [
+            sys.executable, "-m", "m5c_async.simulator", "--port", str(port), "--nodes", "2",
+            "--account", spec, "--rate", str(rate), "--no-reports",
+        ]  # fmt: skip
+        sim = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert sim.stdout is not None
+        if "ready" in sim.stdout.readline():
+            break
+        sim.wait(timeout=10)
+    else:
+        raise AssertionError("the simulator did not start on five port pairs")
+    with sim:
         try:
-            assert sim.stdout is not None
-            assert "ready" in sim.stdout.readline()
             yield Simulator(port)
         finally:
             sim.terminate()
