@@ -203,3 +203,26 @@ def test_repr_shows_the_proxy_without_its_credentials() -> None:
     text = repr(wire(proxy="http://alice:hunter2@proxy.internal:3128"))
     assert "proxy.internal:3128" in text
     assert "hunter2" not in text and "alice" not in text
+
+
+async def test_aclose_while_connecting_is_never_sent() -> None:
+    """``aclose()`` while a TLS handshake hangs (the server accepted TCP and says nothing):
+    the exchange fails at once with ``NeverSent`` (nothing was written), not after the 60 s
+    connect timeout, and the server sees the connection closed."""
+    accepted = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        while await reader.read(65536):
+            pass  # the ClientHello, never answered
+        closed.set()
+
+    async with server(handler) as url:
+        w = wire(timeouts=Timeouts(connect=60), verify=False)
+        task = asyncio.create_task(w.exchange(url.replace("http://", "https://"), SPEC))
+        await asyncio.wait_for(accepted.wait(), 10)
+        await w.aclose()
+        with pytest.raises(NeverSent, match="closed while connecting"):
+            await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(closed.wait(), 10)

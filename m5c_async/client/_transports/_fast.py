@@ -15,7 +15,8 @@ Rules:
 - A pooled connection is reused only when quiet (``Connection.quiet``); otherwise it is closed
   and a fresh one carries the request, which therefore never becomes ambiguous.
 - Cancellation or ``aclose()`` during an exchange aborts its connection (never pooled again);
-  the waiting exchange gets ``MaybeSent``; exchanges waiting for a connection get ``NeverSent``.
+  the waiting exchange gets ``MaybeSent``; one still connecting, and those waiting for a
+  connection, get ``NeverSent``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class _Pool:
         self.fixed = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self.idle: deque[Connection] = deque()
         self.busy: set[Connection] = set()
+        self.connecting: set[asyncio.Task[object]] = set()
         self.slots = asyncio.Semaphore(limit)
 
     def close(self) -> None:
@@ -101,6 +103,8 @@ class _Pool:
             self.idle.popleft().close()
         for connection in list(self.busy):
             connection.fail(MaybeSent("the wire was closed during the exchange"))
+        for task in list(self.connecting):
+            task.cancel()
 
 
 class FastWire:
@@ -203,10 +207,7 @@ class FastWire:
                     break
                 candidate.close()
             if connection is None:
-                connection = await self._connect(pool)
-                if self._closed:
-                    connection.abort()
-                    raise NeverSent("the wire is closed")
+                connection = await self._connect_or_close(pool)
             pool.busy.add(connection)
             try:
                 reply = await self._exchange(loop, connection, head, spec.body)
@@ -267,6 +268,24 @@ class FastWire:
             timer.cancel()
             connection.waiter = None
         return Reply(connection.status, connection.body())
+
+    async def _connect_or_close(self, pool: _Pool) -> Connection:
+        """``_connect``, cut short by ``aclose()`` (then ``NeverSent``: nothing was written)."""
+        task = asyncio.current_task()
+        assert task is not None
+        pool.connecting.add(task)
+        try:
+            connection = await self._connect(pool)
+        except asyncio.CancelledError:
+            if self._closed and task.uncancel() == 0:
+                raise NeverSent("the wire was closed while connecting") from None
+            raise
+        finally:
+            pool.connecting.discard(task)
+        if self._closed:
+            connection.abort()
+            raise NeverSent("the wire is closed")
+        return connection
 
     async def _connect(self, pool: _Pool) -> Connection:
         target_host, target_port = pool.host, pool.port
