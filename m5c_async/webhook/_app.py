@@ -13,7 +13,9 @@ Rules:
 3. Each record is read on its own (``protocol.read_push``). What reads and what is quarantined
    both go to the sink (``Journal.store_push`` stores both in one transaction); ``success`` is
    answered only after the sink returned. If it raises (a failed journal write), the answer is
-   500 ``retry`` and the platform pushes again; the journal does not count the retry twice.
+   500 ``retry`` and the platform pushes again; the journal does not count the retry twice. So
+   it is when the sink has not returned within ``store_timeout`` seconds (a journal locked by
+   another process, a stalled disk): nothing waits without a deadline.
 4. With the older ``on_reports`` / ``on_replies`` handlers and no ``on_quarantine``, a push with
    anything to quarantine is refused whole (400) and nothing is handed on.
 5. Metrics (``m5c_async.observability.Metrics``, when prometheus-client is installed and
@@ -64,6 +66,8 @@ QuarantineHandler = Callable[[list[Quarantined]], Awaitable[Any]]
 
 #: Payloads larger than this are parsed in a worker thread.
 OFFLOAD_BYTES: Final = 64 * 1024
+#: Seconds the sink may take to store a push before the answer is 500 ``retry``.
+STORE_TIMEOUT: Final = 20.0
 
 
 class PushSink(Protocol):
@@ -102,6 +106,7 @@ class WebhookReceiver:
         offload_bytes: int = OFFLOAD_BYTES,
         metrics: Metrics | bool | None = None,
         metrics_path: str = "/metrics",
+        store_timeout: float = STORE_TIMEOUT,
     ) -> None:
         self.token = check_token(token, insecure=insecure)
         #: Counts pushes and serves ``metrics_path`` (rule 5); None when off.
@@ -125,6 +130,7 @@ class WebhookReceiver:
         self.max_records = max_records
         self.body_timeout = body_timeout
         self.offload_bytes = offload_bytes
+        self.store_timeout = store_timeout
         self.received = {"report": 0, "reply": 0}
         self.quarantined = {"report": 0, "reply": 0}
         self.refused = 0
@@ -220,8 +226,14 @@ class WebhookReceiver:
                 await self._refuse(send, 400, bad.reason, "%s push refused: %s", kind, bad.reason)
                 return
         try:
-            for batch in batches:
-                await self._hand_on(batch, source)
+            with anyio.fail_after(self.store_timeout):
+                for batch in batches:
+                    await self._hand_on(batch, source)
+        except TimeoutError:
+            # What the sink finishes later is kept; the platform's retry is not counted twice.
+            log.error("storing a %s push took over %s s; answering retry", kind, self.store_timeout)
+            await _answer(send, 500, "retry")
+            return
         except M5CError as exc:  # a named failure (the journal's disk): one line, no traceback
             log.warning(
                 "storing a %s push failed (%s); answering retry so it comes again",

@@ -1,0 +1,161 @@
+"""``m5c webhook serve`` attacked as an outsider would, as a real process on loopback.
+
+Each test starts the receiver (and, where it takes one, another process that holds the journal)
+and waits on conditions with deadlines, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from m5c_async.protocol import PushBatch
+from m5c_async.simulator import free_port
+from m5c_async.webhook import WebhookReceiver
+from tests.webhook.test_e2e import served
+
+TOKEN = "outsider-token-0123456789"
+REPORT = "{msgid},13800000000,DELIVRD,1462880473"
+
+# Another process that takes the journal's write lock and holds it until told (a line on stdin).
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _until(predicate: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def webhook(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``m5c webhook serve`` on a free port; killed at the end if still running."""
+    port = free_port()
+    args = ("--token", TOKEN, *args)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", "webhook", "serve", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _until(lambda: proc.poll() is not None or _listening(port), 20, "the receiver listens")
+        assert proc.poll() is None, proc.communicate()
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _push(port: int, msgid: int, timeout: float = 30.0) -> httpx.Response:
+    return httpx.post(
+        f"http://127.0.0.1:{port}/{TOKEN}/reports",
+        data={"data": REPORT.format(msgid=msgid)},
+        timeout=timeout,
+    )
+
+
+def _msgids(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {m for (m,) in conn.execute("SELECT msgid FROM report_log")}
+
+
+def test_a_journal_locked_by_another_process_answers_retry_and_the_receiver_recovers(
+    tmp_path: Path,
+) -> None:
+    """While another process holds the journal's lock a push is answered 500 ``retry`` (not
+    left hanging, never ``success``); once the lock is gone the same receiver stores pushes
+    again, and Ctrl-C still stops it."""
+    db = tmp_path / "hook.db"
+    with webhook("--journal", str(db)) as (proc, port):
+        assert _push(port, 1).text == "success"
+        with subprocess.Popen(
+            [sys.executable, "-c", LOCKER, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as locker:
+            assert locker.stdout is not None and locker.stdin is not None
+            try:
+                assert locker.stdout.readline().strip() == "locked"
+                refused = _push(port, 2, timeout=20)
+                assert (refused.status_code, refused.text) == (500, "retry")
+                locker.stdin.write("release\n")
+                locker.stdin.flush()
+                assert locker.stdout.readline().strip() == "released"
+            finally:
+                if locker.poll() is None:
+                    locker.kill()
+        # The platform pushes again: stored now, and a later push too.
+        assert _push(port, 2).text == "success"
+        assert _push(port, 3).text == "success"
+        assert _msgids(db) == {"1", "2", "3"}
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        assert proc.returncode is not None
+
+
+def test_success_is_never_answered_before_the_record_is_committed(tmp_path: Path) -> None:
+    """Killed (SIGKILL) right after answering: every push answered ``success`` is in the file."""
+    db = tmp_path / "hook.db"
+    answered: list[str] = []
+    with webhook("--journal", str(db)) as (proc, port):
+        for msgid in range(10, 40):
+            if _push(port, msgid).text == "success":
+                answered.append(str(msgid))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert answered and set(answered) <= _msgids(db)
+
+
+class _StalledSink:
+    """A sink that never finishes storing (a disk that stopped answering)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> None:
+        self.calls += 1
+        await anyio.Event().wait()
+
+
+async def test_a_sink_that_never_returns_is_answered_retry_by_the_deadline() -> None:
+    """No wait without a deadline: past ``store_timeout`` the answer is 500 ``retry``."""
+    sink = _StalledSink()
+    receiver = WebhookReceiver(sink=sink, token=TOKEN, store_timeout=0.3)
+    async with served(receiver) as port, httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(
+            f"http://127.0.0.1:{port}/{TOKEN}/reports", data={"data": REPORT.format(msgid=7)}
+        )
+    assert (answer.status_code, answer.text, sink.calls) == (500, "retry", 1)
