@@ -20,6 +20,7 @@ Input is one ``data`` value after its one URL decoding (``_push_http.py``). Rule
    so a comma in a reply survives. Content is decoded a second time only when it is *entirely*
    in urlencoded form (``decode_push_content``); the raw field is kept beside it.
 7. XML is parsed by defusedxml with DTDs refused: no entity expansion, no external entities.
+   XML nested deeper than Python's recursion limit is quarantined whole, like broken XML.
 8. Reasons never quote a field's value (it may be a phone number or content): the raw text is
    kept beside them.
 """
@@ -339,6 +340,8 @@ def read_push(
         return _whole(kind, text, form, f"malformed JSON ({exc})")
     except ValueError as exc:
         return _whole(kind, text, None if form is PushFormat.STRING else form, str(exc))
+    except RecursionError:
+        return _whole(kind, text, form, f"{form} nested too deeply to read")
     if not rows:
         return _whole(kind, text, form, f"no {kind} records")
     build: Callable[[Mapping[str, str]], Any] = _report if kind is PushKind.REPORT else _reply

@@ -159,3 +159,28 @@ async def test_a_sink_that_never_returns_is_answered_retry_by_the_deadline() -> 
             f"http://127.0.0.1:{port}/{TOKEN}/reports", data={"data": REPORT.format(msgid=7)}
         )
     assert (answer.status_code, answer.text, sink.calls) == (500, "retry", 1)
+
+
+def test_deeply_nested_xml_is_quarantined_not_answered_500_forever(tmp_path: Path) -> None:
+    """XML nested deeper than Python's recursion limit (inside <results> and inside an <item>)
+    is kept in the quarantine and answered ``success``; the platform is not made to retry
+    a push that can never be read."""
+    db = tmp_path / "hook.db"
+    depth = 5000
+    deep = "<a>" * depth + "x" + "</a>" * depth
+    pushes = [
+        f"<results>{deep}</results>",
+        f"<results><item><msgid>{deep}</msgid></item></results>",
+    ]
+    with webhook("--journal", str(db)) as (_, port):
+        for xml in pushes:
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/{TOKEN}/reports", content=xml.encode(), timeout=30
+            )
+            assert (answer.status_code, answer.text) == (200, "success")
+        assert _push(port, 8).text == "success"
+    with sqlite3.connect(db) as conn:
+        held = conn.execute("SELECT raw, reason FROM quarantine ORDER BY id").fetchall()
+    assert [raw for raw, _ in held] == pushes
+    assert all("nested" in reason for _, reason in held)
+    assert _msgids(db) == {"8"}
