@@ -8,15 +8,18 @@ Rules:
    With ``--journal`` everything (records and quarantine) is stored there before ``success``;
    without it, records and quarantined parts are printed as lines.
 2. ``reports`` and ``replies`` consume what they pull: it is written to ``--journal`` or appended
-   to ``--out`` (JSON lines, fsynced) before anything is printed. ``replies --debug`` consumes
-   nothing and needs neither.
+   to ``--out`` (JSON lines, fsynced) before anything is printed. Both are opened before the
+   pull (one that cannot open consumes nothing); a store failing after the pull prints what was
+   pulled as JSON lines and fails. ``replies --debug`` consumes nothing and needs neither.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from .._exceptions import JournalError, M5CError
 from ..protocol import PushBatch, PushFormat
 
 __all__ = ["add_pull_options", "add_receive_commands", "pull_and_show", "quarantine", "webhook"]
@@ -88,27 +92,42 @@ def _line(value: Any) -> str:
 async def pull_and_show(args: argparse.Namespace, sms: Any, show: Any) -> int:
     """Pull reports or replies, store them (journal or file), then print them.
 
-    The pull is read record by record: a record that does not parse is stored as quarantined
-    (journal) or written as a ``quarantine`` line (file) with its raw text, and the command
-    exits with EXIT_QUARANTINED after printing the rest.
+    The journal is opened and the file checked *before* the pull, so a store that cannot open
+    consumes nothing on the platform. If storing fails after the pull (the journal locked by
+    another process, a full disk), what was pulled is printed as JSON lines on stdout, so it is
+    not lost, and the command fails. The pull is read record by record: a record that does not
+    parse is stored as quarantined (journal) or written as a ``quarantine`` line (file) with its
+    raw text, and the command exits with EXIT_QUARANTINED after printing the rest.
     """
     consuming = not (args.command == "replies" and getattr(args, "debug", False))
     if consuming and args.journal is None and args.out is None:
         raise UsageError(
             f"{args.command} consumes what it pulls: give --journal FILE.db or --out FILE.jsonl"
         )
-    batch: PushBatch[Any] = await (
-        sms.pull_reports() if args.command == "reports" else sms.pull_replies(args.debug)
-    )
-    if args.journal is not None and batch.received:
-        from ..journal import Journal
-
-        async with Journal(args.journal) as journal:
-            await journal.store_push(batch, via="pull")
-    if args.out is not None and batch.received:
-        lines = [{"kind": args.command[:-1], **_as_dict(r)} for r in batch.records]
-        lines += [{**_as_dict(q), "kind": "quarantine"} for q in batch.quarantined]
-        _append(args.out, lines)
+    failure: JournalError | None = None
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            journal = None if args.journal is None else await _open_journal(stack, args.journal)
+            if args.out is not None:
+                _append(args.out, [])
+            batch: PushBatch[Any] = await (
+                sms.pull_reports() if args.command == "reports" else sms.pull_replies(args.debug)
+            )
+            try:
+                await _store_pulled(args, journal, batch)
+            except (M5CError, sqlite3.Error, OSError) as exc:
+                _rescue(batch)
+                message = getattr(exc, "message", None) or str(exc)
+                failure = JournalError(
+                    f"the pulled {args.command} were not stored ({message}); they are gone from"
+                    " the platform, so they were printed above as JSON lines"
+                )
+    except (M5CError, sqlite3.Error, OSError):
+        if failure is None:
+            raise
+        # Closing the journal failed the same way: the failure to report is the one above.
+    if failure is not None:
+        raise failure
     show(list(batch.records))
     for q in batch.quarantined:
         sys.stderr.write(
@@ -116,6 +135,35 @@ async def pull_and_show(args: argparse.Namespace, sms: Any, show: Any) -> int:
             f"{args.journal or args.out}\n"
         )
     return EXIT_QUARANTINED if batch.quarantined else 0
+
+
+async def _store_pulled(args: argparse.Namespace, journal: Any, batch: PushBatch[Any]) -> None:
+    if journal is not None and batch.received:
+        await journal.store_push(batch, via="pull")
+    if args.out is not None and batch.received:
+        lines = [{"kind": args.command[:-1], **_as_dict(r)} for r in batch.records]
+        lines += [{**_as_dict(q), "kind": "quarantine"} for q in batch.quarantined]
+        _append(args.out, lines)
+
+
+def _rescue(batch: PushBatch[Any]) -> None:
+    """What was pulled and could not be stored, as JSON lines on stdout (not lost)."""
+    rows = [_as_dict(r) for r in batch.records]
+    rows += [{**_as_dict(q), "kind": "quarantine"} for q in batch.quarantined]
+    sys.stdout.write("".join(_line(r) for r in rows))
+    sys.stdout.flush()
+
+
+async def _open_journal(stack: contextlib.AsyncExitStack, path: Path) -> Any:
+    from ..journal import Journal
+
+    try:
+        return await stack.enter_async_context(Journal(path))
+    except (M5CError, sqlite3.Error, OSError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise JournalError(
+            f"cannot open the journal {path} ({message}); nothing was pulled"
+        ) from exc
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -6,12 +6,15 @@ and waits on conditions with deadlines, never on sleeps.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import socketserver
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +23,12 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 
 from m5c_async.protocol import PushBatch
 from m5c_async.simulator import free_port
 from m5c_async.webhook import WebhookReceiver
+from tests.cli.test_cli import m5c
 from tests.webhook.test_e2e import served
 
 TOKEN = "outsider-token-0123456789"
@@ -32,6 +37,8 @@ REPORT = "{msgid},13800000000,DELIVRD,1462880473"
 # Another process that takes the journal's write lock and holds it until told (a line on stdin).
 LOCKER = """
 import sqlite3, sys
+if len(sys.argv) > 2:
+    sys.stdin.readline()
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
@@ -184,3 +191,86 @@ def test_deeply_nested_xml_is_quarantined_not_answered_500_forever(tmp_path: Pat
     assert [raw for raw, _ in held] == pushes
     assert all("nested" in reason for _, reason in held)
     assert _msgids(db) == {"8"}
+
+
+@pytest.fixture
+def pull_node() -> Iterator[tuple[str, list[bytes], list[Any]]]:
+    """A loopback node (a bare socket server, not ours) answering every request with a pull of
+    two reports; it keeps each request line, so a test sees whether a pull was made, and runs
+    each callable of its third item before answering."""
+    seen: list[bytes] = []
+    before_answer: list[Any] = []
+    body = b"1,13800000000,DELIVRD,2016-05-10 22:51:22;2,13800000001,UNDELIV,2016-05-10 22:51:23"
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            seen.append(self.rfile.readline(65536))
+            length = 0
+            while (line := self.rfile.readline(65536)) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            self.rfile.read(length)
+            for hook in before_answer:
+                hook()
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            self.wfile.write(head.encode() + body)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}", seen, before_answer
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("option", ["--journal", "--out"])
+def test_a_pull_whose_store_cannot_open_pulls_nothing(
+    pull_node: tuple[str, list[bytes]], tmp_path: Path, option: str
+) -> None:
+    """A pull consumes on the platform: when the journal or file cannot be opened, nothing is
+    pulled (the reports stay on the platform), and the error is named, not a traceback."""
+    base, seen, _ = pull_node
+    done = m5c("reports", option, str(tmp_path / "no-such-dir" / "pull.db"), base=base)
+    assert done.returncode != 0
+    assert done.stderr.startswith("m5c: ") and "Traceback" not in done.stderr
+    assert seen == []
+
+
+def test_pulled_reports_that_cannot_be_stored_are_printed_not_lost(
+    pull_node: tuple[str, list[bytes], list[Any]], tmp_path: Path
+) -> None:
+    """The journal opened; while the node answers the pull, another process takes the journal's
+    lock: the pulled reports (gone from the platform) are printed as JSON lines and the exit
+    code says they were not stored."""
+    base, seen, before_answer = pull_node
+    db = tmp_path / "pull.db"
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(db), "wait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as locker:
+        assert locker.stdout is not None and locker.stdin is not None
+        # The locker waits for its go before touching the file (a line on stdin).
+        before_answer.append(lambda: _go_and_wait(locker))
+        try:
+            done = m5c("reports", "--journal", str(db), base=base)
+        finally:
+            locker.kill()
+    assert len(seen) == 1 and done.returncode != 0, done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["msgid"], r["mobile"]) for r in printed] == [
+        ("1", "13800000000"),
+        ("2", "13800000001"),
+    ]
+    assert "not stored" in done.stderr
+
+
+def _go_and_wait(locker: subprocess.Popen[str]) -> None:
+    assert locker.stdin is not None and locker.stdout is not None
+    locker.stdin.write("go\n")
+    locker.stdin.flush()
+    assert locker.stdout.readline().strip() == "locked"
