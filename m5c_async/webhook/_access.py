@@ -9,6 +9,10 @@ Rules:
 3. ``X-Forwarded-For`` is believed only when the connecting peer is a configured trusted proxy;
    then the client is the right-most address in the header that is not itself a trusted proxy.
    From any other peer the header is ignored, so it cannot bypass the allow-list.
+4. The token and pushed data stay out of logs: uvicorn's access log (``uvicorn.access``) writes
+   each request's path and query string, so a receiver with a token redacts it there (the token
+   becomes ``<token>``, a query string on its paths becomes ``?…``). Other servers' access logs
+   must be configured by whoever runs them (docs/webhook.md).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "allow_list",
     "check_token",
     "client_address",
+    "redact_access_log",
     "token_matches",
 ]
 
@@ -120,3 +125,36 @@ def client_address(peer: str, forwarded_for: str | None, trusted: AddressSet | N
         if not trusted.contains(hop):
             return hop
     return hops[0] if hops else peer
+
+
+class _AccessLogRedaction(logging.Filter):
+    """Rewrites uvicorn's access-log records: tokens redacted, their paths' queries dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and self.tokens:
+            record.args = tuple(self._redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+    def _redact(self, text: str) -> str:
+        for token in self.tokens:
+            if token in text:
+                path, _, query = text.replace(token, "<token>").partition("?")
+                text = path + ("?…" if query else "")
+        return text
+
+
+_REDACTION: Final = _AccessLogRedaction()
+
+
+def redact_access_log(token: str | None) -> None:
+    """Keep ``token`` (and the data pushed under it) out of uvicorn's access log (rule 4)."""
+    if token is None:
+        return
+    _REDACTION.tokens.add(token)
+    access = logging.getLogger("uvicorn.access")
+    if _REDACTION not in access.filters:
+        access.addFilter(_REDACTION)

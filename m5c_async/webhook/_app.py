@@ -52,7 +52,14 @@ from ..protocol import (
     push_payloads,
     read_push,
 )
-from ._access import AddressSet, allow_list, check_token, client_address, token_matches
+from ._access import (
+    AddressSet,
+    allow_list,
+    check_token,
+    client_address,
+    redact_access_log,
+    token_matches,
+)
 
 if TYPE_CHECKING:
     from ..observability.metrics import Metrics
@@ -109,6 +116,7 @@ class WebhookReceiver:
         store_timeout: float = STORE_TIMEOUT,
     ) -> None:
         self.token = check_token(token, insecure=insecure)
+        redact_access_log(self.token)
         #: Counts pushes and serves ``metrics_path`` (rule 5); None when off.
         self.metrics: Metrics | None = _metrics(metrics)
         self.metrics_path = metrics_path

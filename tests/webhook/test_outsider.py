@@ -274,3 +274,47 @@ def _go_and_wait(locker: subprocess.Popen[str]) -> None:
     locker.stdin.write("go\n")
     locker.stdin.flush()
     assert locker.stdout.readline().strip() == "locked"
+
+
+# The receiver served by uvicorn at log level info, as the docs' example with its access log on.
+ACCESS_LOGGED = """
+import asyncio, sys, uvicorn
+from m5c_async.webhook import WebhookReceiver, receiver_config
+
+async def handled(items):
+    pass
+
+receiver = WebhookReceiver(
+    on_reports=handled, on_replies=handled, on_quarantine=handled, token=sys.argv[2]
+)
+config = receiver_config(receiver, host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
+try:
+    asyncio.run(uvicorn.Server(config).serve())
+except KeyboardInterrupt:
+    pass
+"""
+
+
+def test_the_token_and_the_pushed_numbers_stay_out_of_the_access_log() -> None:
+    """uvicorn's access log writes each request's path and query string: the path token (the
+    receiver's only secret) and the pushed data (numbers, reply text) are redacted there."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-c", ACCESS_LOGGED, str(port), TOKEN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            _until(lambda: proc.poll() is not None or _listening(port), 20, "uvicorn listens")
+            base = f"http://127.0.0.1:{port}/{TOKEN}"
+            assert httpx.get(f"{base}/reports?data=" + REPORT.format(msgid=9)).text == "success"
+            assert httpx.post(f"{base}/replies", data={"data": "1,2,13900000000,hi,"}).is_success
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+    log = out + err
+    access = [line for line in log.splitlines() if '" 200' in line]
+    assert len(access) == 2, log
+    assert TOKEN not in log and "13800000000" not in log and "1462880473" not in log
+    assert all("/<token>/" in line for line in access), access
