@@ -9,7 +9,8 @@ Rules:
    body that grows past it is refused as it arrives; a body not complete within ``body_timeout``
    seconds gets 408; one cut off by a disconnect is not read at all (headers: ``_server.py``);
    payloads above ``offload_bytes`` are parsed in a worker thread, off the event loop; at most
-   ``max_records`` records are read per push, the rest is quarantined.
+   ``max_records`` records are read per push, the rest is quarantined. A request the readers
+   fail on (a MIME parser recursing past Python's limit) is quarantined whole, not answered 500.
 3. Each record is read on its own (``protocol.read_push``). What reads and what is quarantined
    both go to the sink (``Journal.store_push`` stores both in one transaction); ``success`` is
    answered only after the sink returned. If it raises (a failed journal write), the answer is
@@ -31,6 +32,7 @@ Mount it in Starlette/FastAPI (``app.mount("/sms", receiver)``) or serve it alon
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -51,6 +53,7 @@ from ..protocol import (
     Quarantined,
     push_payloads,
     read_push,
+    utf8_keeping_bytes,
 )
 from ._access import (
     AddressSet,
@@ -196,6 +199,10 @@ class WebhookReceiver:
         except PushFormatError as exc:
             await self._refuse(send, 400, exc.message, "%s push refused: %s", kind, exc.message)
             return
+        except Exception as exc:  # a reader's failure must not make the platform retry forever
+            reason = f"unreadable request ({type(exc).__name__})"
+            log.warning("%s push from %s: %s; quarantined whole", kind, source, reason)
+            batches = [_unreadable(kind, query, body, reason)]
         await self._store(send, kind, batches, source)
 
     async def _body(
@@ -299,6 +306,14 @@ class WebhookReceiver:
         accept = headers.get(b"accept", b"").decode("latin-1")
         body, content_type = self.metrics.render(accept)
         await respond(send, 200, body, content_type.encode("latin-1"))
+
+
+def _unreadable(kind: PushKind, query: bytes, body: bytes, reason: str) -> PushBatch[Any]:
+    """The whole request as one quarantined entry: its body, or its query string."""
+    raw = utf8_keeping_bytes(body) if body.strip() else query.decode("latin-1")
+    entry = Quarantined(kind=kind, raw=raw, reason=reason, format=None, records=0)
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return PushBatch(kind=kind, format=None, records=(), quarantined=(entry,), digest=digest)
 
 
 async def _answer(send: Send, status: int, text: str) -> None:

@@ -318,3 +318,27 @@ def test_the_token_and_the_pushed_numbers_stay_out_of_the_access_log() -> None:
     assert len(access) == 2, log
     assert TOKEN not in log and "13800000000" not in log and "1462880473" not in log
     assert all("/<token>/" in line for line in access), access
+
+
+def test_a_request_the_readers_fail_on_is_quarantined_whole(tmp_path: Path) -> None:
+    """multipart/form-data nested 3,000 deep makes the standard library's MIME parser recurse
+    past Python's limit: the request's body is kept in the quarantine (``success``), not
+    answered 500 for the platform to retry forever."""
+    db = tmp_path / "hook.db"
+    record = REPORT.format(msgid=11).encode()
+    body = b"".join(
+        b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i, i + 1)
+        for i in range(3000)
+    )
+    body += b'--b3000\r\nContent-Disposition: form-data; name="data"\r\n\r\n' + record + b"\r\n"
+    with webhook("--journal", str(db)) as (_, port):
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/{TOKEN}/reports",
+            content=body,
+            headers={"content-type": "multipart/form-data; boundary=b0"},
+            timeout=30,
+        )
+        assert (answer.status_code, answer.text) == (200, "success")
+    with sqlite3.connect(db) as conn:
+        held = conn.execute("SELECT raw, reason, format, records FROM quarantine").fetchall()
+    assert held == [(body.decode(), "unreadable request (RecursionError)", None, 0)]
