@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 
 from .._exceptions import JournalError, M5CError
@@ -214,6 +215,8 @@ class _PrintSink:
 
 
 def _allowed(args: argparse.Namespace) -> list[str] | bool | None:
+    if args.no_allow_list and args.allow_ip:
+        raise UsageError("--allow-ip and --no-allow-list contradict each other: give one")
     if args.no_allow_list:
         return None
     if args.allow_ip:
@@ -250,13 +253,32 @@ async def webhook(args: argparse.Namespace) -> int:
         )
         prefix = "/<token>" if token else ""
         routes = "/reports, /replies and /metrics" if receiver.metrics else "/reports and /replies"
-        print(
-            f"m5c webhook ready: http://{args.host}:{args.port}{prefix}{routes}"
-            f" (allow-list: {'on' if receiver.allowed is not None else 'off'})",
-            file=sys.stderr,
-            flush=True,
-        )
-        await uvicorn.Server(config).serve()
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        server = uvicorn.Server(config)
+        stopped = anyio.Event()
+
+        async def run() -> None:
+            try:
+                await server.serve()
+            except SystemExit:
+                pass  # uvicorn exits when it cannot bind; it logged why; said below
+            finally:
+                stopped.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            # Ready only once listening: a port already taken never prints it.
+            while not server.started and not stopped.is_set():
+                await anyio.sleep(0.02)
+            if server.started:
+                print(
+                    f"m5c webhook ready: http://{host}:{args.port}{prefix}{routes}"
+                    f" (allow-list: {'on' if receiver.allowed is not None else 'off'})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if not server.started:
+            raise OSError(f"webhook serve could not listen on {host}:{args.port}")
 
     from ._metrics import default_metrics, serving_metrics
 

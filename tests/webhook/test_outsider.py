@@ -342,3 +342,20 @@ def test_a_request_the_readers_fail_on_is_quarantined_whole(tmp_path: Path) -> N
     with sqlite3.connect(db) as conn:
         held = conn.execute("SELECT raw, reason, format, records FROM quarantine").fetchall()
     assert held == [(body.decode(), "unreadable request (RecursionError)", None, 0)]
+
+
+def test_ready_is_said_only_once_listening() -> None:
+    """Scripts wait for the ready line: on a port already taken, it never comes and the
+    command fails (it used to print ready, then fail to bind)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = m5c("webhook", "serve", "--port", str(port), "--token", TOKEN, "--no-metrics")
+    assert done.returncode != 0 and "webhook ready" not in done.stderr, done.stderr
+
+
+def test_allow_ip_with_no_allow_list_is_refused() -> None:
+    """Contradicting options are a usage error, not an allow-list silently off."""
+    done = m5c("webhook", "serve", "--token", TOKEN, "--allow-ip", "10.0.0.1", "--no-allow-list")
+    assert done.returncode == 2 and "--no-allow-list" in done.stderr, done.stderr
