@@ -180,3 +180,21 @@ async def test_aclose_mid_flight_fails_the_exchange_and_closes(make_wire: MakeWi
         with pytest.raises(NeverSent):
             await wire.exchange(server.url, SPEC)
     assert len(server.peers) == 1
+
+
+async def test_large_request_body_arrives_whole(make_wire: MakeWire) -> None:
+    """A 2 MiB body (a large batch) is written whole, past the transport's write buffer."""
+    body = bytes(range(256)) * 8192
+
+    async def script(peer: Peer) -> None:
+        request = await peer.request()
+        assert request is not None
+        got = request.split(b"\r\n\r\n", 1)[1]
+        answer = b"%d:%d" % (len(got), got == body)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer)
+        await peer.write(head + answer)
+        await peer.until_client_closes()
+
+    async with scripted(script) as server:
+        reply = await make_wire().exchange(server.url, replace(SPEC, body=body))
+    assert reply.body == b"%d:1" % len(body)

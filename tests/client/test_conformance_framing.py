@@ -142,8 +142,10 @@ async def test_truncated_body_is_maybe_sent(make_wire: MakeWire) -> None:
     [
         b"HTTP/1.1 204 No Content\r\n\r\n",
         b'HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: "x"\r\n\r\n',
+        # The representation's length, above max_reply_bytes: still no body, so no refusal.
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50000\r\n\r\n",
     ],
-    ids=["204", "304"],
+    ids=["204", "304", "304-large-length"],
 )
 async def test_bodiless_statuses_complete_at_once(make_wire: MakeWire, reply: bytes) -> None:
     """204 and 304 end with their head (the server keeps the connection open and silent):

@@ -59,6 +59,7 @@ class Connection(asyncio.Protocol):
         self.head_bytes = 0
         self.headers_done = False
         self.framed = False
+        self.declared = 0
         self.done = False
         self.keep = False
         self.error: BaseException | None = None
@@ -128,21 +129,24 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         lower = name.lower()
         if lower == b"content-length":
+            # llhttp has checked the value (digits only, no second one) before this call.
             self.framed = True
-            if value.strip().isdigit() and int(value) > self.max_reply_bytes:
-                self.error = ReplyTooLarge(
-                    f"reply of {int(value)} bytes exceeds {self.max_reply_bytes}"
-                )
-                raise _Stop
+            self.declared = int(value)
         elif lower == b"transfer-encoding" and value.rstrip().lower().endswith(b"chunked"):
             self.framed = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
-        self.status = self.parser.get_status_code()
+        status = self.status = self.parser.get_status_code()
         if self.stop_at_head:
             # A CONNECT reply: what follows the head belongs to the tunnel.
             self.done = True
+            raise _Stop
+        # 1xx, 204 and 304 carry no body whatever their Content-Length says.
+        if self.declared > self.max_reply_bytes and status >= 200 and status not in (204, 304):
+            self.error = ReplyTooLarge(
+                f"reply of {self.declared} bytes exceeds {self.max_reply_bytes}"
+            )
             raise _Stop
 
     def on_body(self, body: bytes) -> None:
@@ -161,6 +165,7 @@ class Connection(asyncio.Protocol):
             # An interim reply: the final one follows on the same connection.
             self.headers_done = False
             self.framed = False
+            self.declared = 0
             self.head_bytes = 0
             return
         self.done = True
@@ -176,6 +181,7 @@ class Connection(asyncio.Protocol):
         self.head_bytes = 0
         self.headers_done = False
         self.framed = False
+        self.declared = 0
         self.done = False
         self.keep = False
         self.error = None
@@ -184,8 +190,9 @@ class Connection(asyncio.Protocol):
         return waiter
 
     def body(self) -> bytes:
-        """The body of the completed reply."""
-        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        """The body of the completed reply (the connection lets go of it)."""
+        chunks, self.chunks = self.chunks, []
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def quiet(self, now: float, expiry: float) -> bool:
         """True when the idle connection may carry a request: open, silent, not expired."""

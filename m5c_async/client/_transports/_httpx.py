@@ -214,7 +214,8 @@ class HttpxWire:
             raise _classify(exc) from exc
         try:
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_reply_bytes:
+            bodiless = response.status_code in (204, 304)
+            if declared.isdigit() and int(declared) > self.max_reply_bytes and not bodiless:
                 raise ReplyTooLarge(f"reply of {declared} bytes exceeds {self.max_reply_bytes}")
             chunks: list[bytes] = []
             size = 0
