@@ -226,3 +226,11 @@ async def test_aclose_while_connecting_is_never_sent() -> None:
         with pytest.raises(NeverSent, match="closed while connecting"):
             await asyncio.wait_for(task, 10)
         await asyncio.wait_for(closed.wait(), 10)
+
+
+async def test_a_base_url_that_is_not_ascii_is_refused() -> None:
+    """A non-ASCII base URL cannot go on the wire as is: a named error, nothing sent."""
+    from m5c_async import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="ASCII"):
+        await wire().exchange("http://短信.example/网关", SPEC)

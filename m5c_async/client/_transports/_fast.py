@@ -71,6 +71,10 @@ class _Pool:
         user_agent: str,
     ) -> None:
         check_url(base_url)
+        if not base_url.isascii():
+            raise InvalidParameterError(
+                "a node's base URL must be ASCII: punycode the host, percent-encode the path"
+            )
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidParameterError("a node's base URL must be http:// or https:// with a host")

@@ -80,10 +80,11 @@ class Connection(asyncio.Protocol):
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except _Stop:
-            pass
         except httptools.HttpParserCallbackError:
-            pass
+            # A callback stopped the parser: ``_Stop`` with its reason in ``error``, or the end of
+            # the reply followed by more bytes. Anything else would be a bug here: never a hang.
+            if self.error is None and not self.done:
+                self.error = MaybeSent("RemoteProtocolError: the reply could not be framed")
         except httptools.HttpParserUpgrade:
             self.error = MalformedReply("an unrequested protocol switch (101)")
         except httptools.HttpParserError as exc:
