@@ -37,6 +37,9 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── NodeUnavailableError       the request never left (connect/DNS): safe elsewhere (safe)
     │   ├── AmbiguousOutcomeError      it may have been accepted: reconcile (unsafe)
     │   ├── AllNodesFailedError        every node failed (safe when every failure was safe)
+    │   │   └── AllNodesRefusedError   every node refused it with an HTTP 4xx (pointless)
+    │   ├── HTTPStatusError            a node answered an HTTP status that is not 2xx (unsafe
+    │   │                              when it may have been processed, pointless after a 4xx)
     │   └── ReplyTooLargeError         a reply body above the client's limit
     ├── JournalError                   a campaign journal cannot do what was asked (pointless)
     │   ├── CampaignNotFoundError      no such campaign in the journal
@@ -62,6 +65,7 @@ __all__ = [
     "AccountBlockedError",
     "AccountError",
     "AllNodesFailedError",
+    "AllNodesRefusedError",
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "BlacklistOperationError",
@@ -75,6 +79,7 @@ __all__ = [
     "EngineStoppedError",
     "FormatError",
     "FrequencyLimitError",
+    "HTTPStatusError",
     "InsufficientBalanceError",
     "InvalidNumberError",
     "InvalidParameterError",
@@ -417,6 +422,48 @@ class AllNodesFailedError(TransportError):
             if all(e.verdict is Verdict.SAFE for e in failures.values())
             else Verdict.POINTLESS
         )
+
+
+class AllNodesRefusedError(AllNodesFailedError):
+    """Every node answered the request with an HTTP 4xx (a WAF's 403, a wrong base URL's 404):
+    each refused it before processing, so nothing was sent, and sending it again changes
+    nothing until the setup (URL, proxy, allow-list) is fixed."""
+
+    verdict = Verdict.POINTLESS
+
+
+class HTTPStatusError(TransportError):
+    """A node answered with an HTTP status the API does not use (anything but 2xx).
+
+    The client's status table (``client/_status.py``) decides what it means: a 4xx (but 408)
+    or a redirect is a refusal before processing (``pointless`` on that node, the next node is
+    tried); a 5xx or 408 may have been processed (``unsafe``; after a send the client raises
+    ``AmbiguousOutcomeError`` instead).
+
+    Attributes:
+        status: the HTTP status code.
+        text: a short, credential-free excerpt of the reply body.
+        refused: True when the node refused the request before processing it.
+    """
+
+    verdict = Verdict.UNSAFE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        refused: bool,
+        text: str = "",
+        node: str = "",
+        endpoint: str = "",
+    ) -> None:
+        super().__init__(message, node=node, endpoint=endpoint)
+        self.status = status
+        self.refused = refused
+        self.text = excerpt(text)
+        if refused:
+            self.verdict = Verdict.POINTLESS
 
 
 class ReplyTooLargeError(TransportError):

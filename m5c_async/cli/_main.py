@@ -92,6 +92,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheme", choices=["https", "http"], default="https")
     g.add_argument("--method", choices=["POST", "GET"], default="POST")
     g.add_argument("--encode", choices=["UTF-8", "GBK"], default="UTF-8")
+    g.add_argument(
+        "--proxy",
+        help="http://[user:pass@]host:port for every request (https through CONNECT); "
+        "or M5C_PROXY; by default HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured",
+    )
+    g.add_argument(
+        "--no-env-proxy",
+        action="store_true",
+        help="ignore HTTP_PROXY / HTTPS_PROXY / NO_PROXY (and other proxy settings of the env)",
+    )
+    g.add_argument("--ca-file", type=Path, help="a CA bundle to verify the nodes' certificates")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
@@ -202,6 +213,9 @@ def _credentials(args: argparse.Namespace) -> dict[str, Any]:
         "scheme": args.scheme,
         "method": args.method,
         "encode": args.encode,
+        "proxy": pick("proxy"),
+        "trust_env": not args.no_env_proxy,
+        "verify": args.ca_file or config.get("ca_file") or True,
     }
 
 

@@ -5,31 +5,44 @@ Failure rules (docs/client.md, "Failover"):
 
 1. A connect error, DNS failure, connect timeout or pool timeout means the request never left:
    the next node is tried at once, for every endpoint.
-2. A read timeout, a dropped connection, an HTTP 5xx, an oversized or malformed reply after a
-   *send* means the platform may have accepted it: ``AmbiguousOutcomeError`` is raised with what
-   is needed to reconcile, and the send is never repeated by the client.
-3. Read-only queries (balance, records, billing, report-by-number, reply-by-condition, blacklist
+2. An HTTP status is read through one table (``_status.py``): 2xx is the platform's answer; a
+   4xx (but 408) or an unfollowed redirect means the node refused the request before processing
+   it: the next node is tried, for every endpoint, and when every node refused,
+   ``AllNodesRefusedError`` is raised; a 5xx or 408 may have been processed (rule 3).
+3. A read timeout, a dropped connection, an HTTP 5xx or 408, an oversized or malformed reply
+   after a *send* means the platform may have accepted it: ``AmbiguousOutcomeError`` is raised
+   with what is needed to reconcile, and the send is never repeated by the client.
+4. Read-only queries (balance, records, billing, report-by-number, reply-by-condition, blacklist
    check) are retried on the next node after any transport failure.
-4. Consuming pulls (reports, replies) and state changes (blacklist removal, IP binding) are not
-   repeated after the request may have reached the platform: the error is raised.
-5. A reply of the platform (``error:...``) is never a node failure; it raises its mapped class.
+5. Consuming pulls (reports, replies) and state changes (blacklist removal, IP binding) are not
+   repeated after the request may have reached the platform: the error is raised
+   (``TransportError``, or ``HTTPStatusError`` for a status).
+6. A reply of the platform (``error:...``) is never a node failure; it raises its mapped class.
+
+Every error text is scrubbed of the password, its md5 and the apikey in any encoding
+(``_secrets.py``), and so are the log lines of this library and of httpx/httpcore.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final, Self, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from .._exceptions import (
     AllNodesFailedError,
+    AllNodesRefusedError,
     AmbiguousOutcomeError,
+    HTTPStatusError,
     InvalidNumberError,
     InvalidParameterError,
     M5CError,
@@ -94,6 +107,8 @@ from ..protocol import (
 )
 from ._breaker import BreakerConfig, CircuitBreaker
 from ._models import SendReceipt, Timeouts
+from ._secrets import Scrubber, guard_logs
+from ._status import Meaning, meaning
 from ._transports import FastWire, HttpxWire, MaybeSent, NeverSent, ReplyTooLarge, Wire
 
 __all__ = ["AsyncClient", "NodeTarget"]
@@ -109,11 +124,23 @@ _READ_ONLY: Final = frozenset(name for name, e in ENDPOINTS.items() if e.read_on
 
 @dataclass(slots=True)
 class NodeTarget:
-    """One node as the client sees it: a name, a base URL and its circuit breaker."""
+    """One node as the client sees it: a name, a base URL and its circuit breaker.
+
+    ``origin`` (scheme, host, port) is what the wire connects to; ``prefix`` is the base URL's
+    path (``/sms`` of ``https://gw.example/sms``), put before every endpoint's path.
+    """
 
     name: str
     base_url: str
     breaker: CircuitBreaker
+    origin: str = ""
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.origin:
+            parts = urlsplit(self.base_url)
+            self.origin = f"{parts.scheme}://{parts.netloc}"
+            self.prefix = parts.path.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +155,12 @@ class AsyncClient:
 
     Create one per application (in a web app's lifespan) and share it: it owns one connection
     pool. Credentials never appear in its repr, its errors or its logs.
+
+    Connection options (both wires): ``proxy`` (``http://[user:pass@]host:port``; https goes
+    through ``CONNECT``); ``trust_env`` (default True: ``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+    ``NO_PROXY`` are honoured when ``proxy`` is not given); ``ssl_context``, or ``verify``
+    (``False`` for an unverified context, a path for a CA bundle). A node's base URL keeps its
+    path: ``"https://gw.example/sms"`` sends to ``/sms/api/send/index.php``.
 
     Example:
         >>> async def main() -> None:
@@ -155,12 +188,21 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         wire: str = "fast",
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        verify: bool | str | os.PathLike[str] = True,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self._creds = Credentials.create(
             username=username, apikey=apikey, password=password, password_md5=password_md5
         )
+        self._scrub = Scrubber([*self._creds.secrets(), password or "", _proxy_password(proxy)])
+        guard_logs(self._scrub)
+        self.proxy = proxy
+        self.trust_env = trust_env
+        context = tls_context(ssl_context, verify)
         self.method = method.upper()
         if self.method not in ("GET", "POST"):
             raise InvalidParameterError("method must be GET or POST")
@@ -176,6 +218,9 @@ class AsyncClient:
             owned = http_client is None
             http = http_client or httpx.AsyncClient(
                 transport=transport,
+                proxy=proxy,
+                trust_env=trust_env,
+                verify=context if context is not None else True,
                 timeout=httpx.Timeout(
                     connect=self.timeouts.connect,
                     read=self.timeouts.read,
@@ -194,12 +239,13 @@ class AsyncClient:
                 timeouts=self.timeouts,
                 max_connections=max_connections,
                 max_reply_bytes=max_reply_bytes,
+                ssl_context=context,
             )
         else:
             raise InvalidParameterError("wire must be 'fast' or 'httpx'")
 
     def __repr__(self) -> str:
-        names = ", ".join(n.name for n in self.nodes)
+        names = ", ".join(self._scrub(n.name) for n in self.nodes)
         return f"AsyncClient(username={self._creds.username!r}, nodes=[{names}])"
 
     async def __aenter__(self) -> Self:
@@ -375,9 +421,13 @@ class AsyncClient:
             return parse_send(outcome.text, node=outcome.node, endpoint=spec.endpoint.value)
         except ReplyFormatError as exc:
             # A garbled answer to a send says nothing about whether it was accepted.
+            self._scrub.error(exc)
             raise self._ambiguous(
                 spec, outcome.node, mobiles, content, outcome.started, exc
             ) from exc
+        except M5CError as exc:
+            self._scrub.error(exc)
+            raise
 
     # --- queries --------------------------------------------------------------------------
 
@@ -462,6 +512,10 @@ class AsyncClient:
         except ProviderError as exc:
             if exc.node is None:
                 exc.node = outcome.node
+            self._scrub.error(exc)
+            raise
+        except M5CError as exc:  # ReplyFormatError and the like: it quotes the reply
+            self._scrub.error(exc)
             raise
 
     # --- transport ------------------------------------------------------------------------
@@ -474,25 +528,28 @@ class AsyncClient:
         content: str = "",
     ) -> _Outcome:
         endpoint = ENDPOINTS[spec.endpoint]
+        name = spec.endpoint.value
         failures: dict[str, M5CError] = {}
         for node in self.nodes:
             if not node.breaker.allow(self._clock()):
                 failures[node.name] = NodeUnavailableError(
-                    "circuit open", node=node.name, endpoint=spec.endpoint.value
+                    "circuit open", node=node.name, endpoint=name
                 )
                 continue
             started = self._wall()
             began = self._clock()
             try:
-                reply = await self._wire.exchange(node.base_url, spec)
-                if reply.status >= 500:
-                    raise MaybeSent(f"HTTP {reply.status}")
+                if node.prefix:
+                    reply = await self._wire.exchange(
+                        node.origin, replace(spec, path=node.prefix + spec.path)
+                    )
+                else:
+                    reply = await self._wire.exchange(node.origin, spec)
             except NeverSent as exc:
                 node.breaker.failure(self._clock())
-                failures[node.name] = NodeUnavailableError(
-                    self._scrub(str(exc)), node=node.name, endpoint=spec.endpoint.value
-                )
-                log.warning("node %s unreachable for %s: %s", node.name, spec.endpoint.value, exc)
+                cause = self._scrub(str(exc))
+                failures[node.name] = NodeUnavailableError(cause, node=node.name, endpoint=name)
+                log.warning("node %s unreachable for %s: %s", node.name, name, cause)
                 continue
             except MaybeSent as exc:
                 node.breaker.failure(self._clock())
@@ -500,37 +557,64 @@ class AsyncClient:
                     raise self._ambiguous(spec, node.name, mobiles, content, started, exc) from exc
                 kind = ReplyTooLargeError if isinstance(exc, ReplyTooLarge) else TransportError
                 error = kind(
-                    f"{spec.endpoint.value} failed on {node.name}: {self._scrub(str(exc))}",
+                    f"{name} failed on {node.name}: {self._scrub(str(exc))}",
                     node=node.name,
-                    endpoint=spec.endpoint.value,
+                    endpoint=name,
                 )
                 if spec.endpoint not in _READ_ONLY:
                     raise error from exc
                 error.__cause__ = exc
                 failures[node.name] = error
                 continue
-            node.breaker.success()
-            log.debug(
-                "%s %s via %s: HTTP %d, %d numbers, %.1f ms",
-                spec.method,
-                spec.endpoint.value,
-                node.name,
-                reply.status,
-                len(mobiles),
-                (self._clock() - began) * 1000,
-            )
-            if reply.status != 200:
-                raise ReplyFormatError(
-                    f"HTTP {reply.status} from {node.name}",
-                    text=reply.body[:200].decode("utf-8", "replace"),
-                )
-            return _Outcome(text=decode_reply(reply.body, spec), node=node.name, started=started)
-        raise AllNodesFailedError(failures, endpoint=spec.endpoint.value)
+            status = reply.status
+            if status == 200 or meaning(status) is Meaning.REPLY:
+                node.breaker.success()
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s %s via %s: HTTP %d, %d numbers, %.1f ms",
+                        spec.method,
+                        name,
+                        node.name,
+                        status,
+                        len(mobiles),
+                        (self._clock() - began) * 1000,
+                    )
+                text = decode_reply(reply.body, spec)
+                return _Outcome(text=text, node=node.name, started=started)
+            error = self._status_error(spec, node.name, status, reply.body)
+            if error.refused:
+                # Refused before processing: the node is up, the request had no effect there.
+                log.warning("node %s refused %s: HTTP %d", node.name, name, status)
+                failures[node.name] = error
+                continue
+            node.breaker.failure(self._clock())
+            if endpoint.sends:
+                raise self._ambiguous(spec, node.name, mobiles, content, started, error) from error
+            if spec.endpoint not in _READ_ONLY:
+                raise error
+            log.warning("node %s failed %s: HTTP %d", node.name, name, status)
+            failures[node.name] = error
+        if failures and all(
+            isinstance(e, HTTPStatusError) and e.refused for e in failures.values()
+        ):
+            raise AllNodesRefusedError(failures, endpoint=name)
+        raise AllNodesFailedError(failures, endpoint=name)
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._creds.secrets():
-            text = text.replace(secret, "***")
-        return text
+    def _status_error(
+        self, spec: RequestSpec, node: str, status: int, body: bytes
+    ) -> HTTPStatusError:
+        """A non-2xx reply as a named, scrubbed error (its body may echo the request)."""
+        refused = meaning(status) is Meaning.REFUSED
+        text = self._scrub(body[:400].decode("utf-8", "replace"))
+        what = "refused" if refused else "failed"
+        return HTTPStatusError(
+            f"HTTP {status} from {node}: {spec.endpoint.value} {what}",
+            status=status,
+            refused=refused,
+            text=text,
+            node=node,
+            endpoint=spec.endpoint.value,
+        )
 
     def _ambiguous(
         self,
@@ -541,7 +625,7 @@ class AsyncClient:
         started: float,
         exc: BaseException,
     ) -> AmbiguousOutcomeError:
-        cause = self._scrub(str(exc))
+        cause = self._scrub(exc.message if isinstance(exc, M5CError) else str(exc))
         first = mask(mobiles[0]) if mobiles else "-"
         log.warning(
             "ambiguous %s on %s (%d numbers, first %s): %s",
@@ -576,6 +660,11 @@ def _targets(
     for item in chosen:
         if "://" in item:
             url = item.rstrip("/")
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise InvalidParameterError(f"node URL {url!r}: use http(s)://host[:port][/path]")
+            if parts.query or parts.fragment:
+                raise InvalidParameterError(f"node URL {url!r}: no query or fragment")
             targets.append(NodeTarget(name=url, base_url=url, breaker=CircuitBreaker(breaker)))
             continue
         try:
@@ -590,3 +679,42 @@ def _targets(
             )
         )
     return targets
+
+
+def tls_context(
+    ssl_context: ssl.SSLContext | None, verify: bool | str | os.PathLike[str]
+) -> ssl.SSLContext | None:
+    """The TLS context both wires use: the one given, or one built from ``verify``; None means
+    the default (verified against the system's CAs).
+
+    Raises:
+        InvalidParameterError: both given, or a CA file that cannot be read.
+    """
+    if ssl_context is not None:
+        if verify is not True:
+            raise InvalidParameterError("give ssl_context or verify, not both")
+        return ssl_context
+    if verify is True:
+        return None
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidParameterError(
+            f"verify: cannot load CA file {os.fspath(verify)!r} ({type(exc).__name__})"
+        ) from None
+
+
+def _proxy_password(proxy: str | None) -> str:
+    """The password in a proxy URL's userinfo, a secret like the account's."""
+    if not proxy:
+        return ""
+    try:
+        password = urlsplit(proxy).password
+    except ValueError:
+        return ""
+    return unquote(password) if password else ""

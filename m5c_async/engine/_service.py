@@ -113,10 +113,13 @@ class SubmitService:
         waiter = _Waiter()
         pending = self._lingering.setdefault(content, [])
         pending.append((number, waiter))
-        if len(pending) == 1:
-            self._tg.start_soon(self._linger, content)
-        elif len({n for n, _ in pending}) >= engine.packet_size:
+        if len(pending) >= engine.packet_size and len({n for n, _ in pending}) >= (
+            engine.packet_size
+        ):
+            # Full (a packet size of one is full at once): no packet above the size.
             await self._flush(content)
+        elif len(pending) == 1:
+            self._tg.start_soon(self._linger, content)
         await waiter.event.wait()
         if waiter.error is not None:
             raise waiter.error

@@ -13,12 +13,14 @@ import respx
 
 from m5c_async import (
     AllNodesFailedError,
+    AllNodesRefusedError,
     AmbiguousOutcomeError,
     AsyncClient,
     AuthenticationError,
     BlacklistOperationError,
     BreakerConfig,
     ContentEncodingError,
+    HTTPStatusError,
     InvalidNumberError,
     InvalidParameterError,
     NodeUnavailableError,
@@ -229,12 +231,17 @@ async def test_oversized_reply_is_refused() -> None:
 
 
 @respx.mock
-async def test_non_200_non_5xx_is_a_format_error() -> None:
-    """A 404 (wrong base URL) is reported with the body excerpt."""
+async def test_a_4xx_everywhere_is_all_nodes_refused() -> None:
+    """A 404 (wrong base URL) on the only node: AllNodesRefusedError, with the node's
+    HTTPStatusError and the body excerpt."""
     respx.post(f"{A}/api/query/index.php").respond(status_code=404, text="not found")
     async with client(nodes=[A]) as sms:
-        with pytest.raises(ReplyFormatError, match="HTTP 404"):
+        with pytest.raises(AllNodesRefusedError, match="HTTP 404") as info:
             await sms.balance()
+    failure = info.value.failures[A]
+    assert isinstance(failure, HTTPStatusError)
+    assert (failure.status, failure.refused, failure.text) == (404, True, "not found")
+    assert info.value.verdict is Verdict.POINTLESS
 
 
 @respx.mock

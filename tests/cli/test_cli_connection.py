@@ -1,0 +1,84 @@
+"""The m5c command's connection options and error texts: ``--method GET`` never prints the
+credentials (even when a node's error page quotes the request URL)."""
+
+from __future__ import annotations
+
+import re
+import socketserver
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.test_cli import m5c
+
+
+class _Node(socketserver.StreamRequestHandler):
+    """A node (a bare socket server, not ours) answering by path: ``/bad/...`` with a 403 page
+    quoting the request, ``/gw/...`` with a 502 page quoting it, ``/garbled/...`` with a 200
+    that quotes it, anything else like the platform."""
+
+    def handle(self) -> None:
+        while True:
+            request_line = self.rfile.readline(65536)
+            if not request_line:
+                return
+            head = [request_line]
+            length = 0
+            while (line := self.rfile.readline(65536)) not in (b"\r\n", b"\n", b""):
+                head.append(line)
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            body = self.rfile.read(length)
+            quoted = (b"".join(head) + body).decode("latin-1")
+            path = request_line.split(b" ")[1].decode()
+            status, text = 200, "90/100"
+            if "/api/send/" in path:
+                text = "success:55555"
+            if path.startswith("/bad/"):
+                status, text = 403, f"<html>forbidden: {quoted}</html>"
+            elif path.startswith("/gw/"):
+                status, text = 502, f"<html>bad gateway: {quoted}</html>"
+            elif path.startswith("/garbled/"):
+                text = f"<html>{quoted}</html>"
+            data = text.encode()
+            self.wfile.write(
+                f"HTTP/1.1 {status} X\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+            )
+
+
+@pytest.fixture
+def node() -> Iterator[str]:
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Node) as server:
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+NO_PROXY_ENV = {name: "" for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")}
+NO_PROXY_ENV |= {name.lower(): "" for name in NO_PROXY_ENV}
+
+
+def credentials_shown(text: str) -> list[str]:
+    """Values printed after a credential's parameter name that are not masked."""
+    found = re.findall(r"(?:password|password_md5|apikey)=([^&\s'\"]*)", text)
+    return [value for value in found if value and not value.startswith("***")]
+
+
+@pytest.mark.parametrize("prefix", ["/bad", "/gw", "/garbled"])
+@pytest.mark.parametrize(
+    "command", [["balance"], ["send", "--mobile", "13800138000", "--content", "x"]]
+)
+def test_get_errors_never_print_the_credentials(node: str, prefix: str, command: list[str]) -> None:
+    done = m5c(*command, "--method", "GET", base=node + prefix, env=NO_PROXY_ENV)
+    assert done.returncode != 0
+    assert done.stderr.strip()
+    assert credentials_shown(done.stdout + done.stderr) == [], done.stderr
+    if prefix != "/garbled":
+        assert "HTTP 403" in done.stderr or "HTTP 502" in done.stderr
