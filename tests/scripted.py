@@ -119,12 +119,14 @@ async def scripted(
     """Serve ``handler`` on a free port of ``host`` (over TLS with ``tls``) until the block
     ends."""
     tasks: set[asyncio.Task[None]] = set()
+    writers: set[asyncio.StreamWriter] = set()
     state = Scripted(url="")
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             tasks.add(task)
+        writers.add(writer)
         try:
             while True:
                 request = await _read(reader)
@@ -154,4 +156,8 @@ async def scripted(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A TLS connection's close waits for the peer's close_notify: drop every connection at
+        # once instead, so none outlives the test's event loop.
+        for writer in writers:
+            writer.transport.abort()
         await server.wait_closed()
