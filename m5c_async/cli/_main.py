@@ -95,7 +95,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--proxy",
         help="http://[user:pass@]host:port for every request (https through CONNECT); "
-        "or M5C_PROXY; by default HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured",
+        "without it, HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured",
     )
     g.add_argument(
         "--no-env-proxy",
@@ -213,7 +213,7 @@ def _credentials(args: argparse.Namespace) -> dict[str, Any]:
         "scheme": args.scheme,
         "method": args.method,
         "encode": args.encode,
-        "proxy": pick("proxy"),
+        "proxy": args.proxy or config.get("proxy"),
         "trust_env": not args.no_env_proxy,
         "verify": args.ca_file or config.get("ca_file") or True,
     }
