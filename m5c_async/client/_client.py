@@ -109,7 +109,15 @@ from ._breaker import BreakerConfig, CircuitBreaker
 from ._models import SendReceipt, Timeouts
 from ._secrets import Scrubber, guard_logs
 from ._status import Meaning, meaning
-from ._transports import FastWire, HttpxWire, MaybeSent, NeverSent, ReplyTooLarge, Wire
+from ._transports import (
+    FastWire,
+    HttpxWire,
+    MaybeSent,
+    NeverSent,
+    ReplyTooLarge,
+    Wire,
+    make_ssl_context,
+)
 
 __all__ = ["AsyncClient", "NodeTarget"]
 
@@ -126,21 +134,13 @@ _READ_ONLY: Final = frozenset(name for name, e in ENDPOINTS.items() if e.read_on
 class NodeTarget:
     """One node as the client sees it: a name, a base URL and its circuit breaker.
 
-    ``origin`` (scheme, host, port) is what the wire connects to; ``prefix`` is the base URL's
-    path (``/sms`` of ``https://gw.example/sms``), put before every endpoint's path.
+    The base URL's path is kept (``https://gw.example/sms`` sends to
+    ``/sms/api/send/index.php``).
     """
 
     name: str
     base_url: str
     breaker: CircuitBreaker
-    origin: str = ""
-    prefix: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.origin:
-            parts = urlsplit(self.base_url)
-            self.origin = f"{parts.scheme}://{parts.netloc}"
-            self.prefix = parts.path.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,35 +214,34 @@ class AsyncClient:
         self._wall = wall
         self.nodes = _targets(nodes, Scheme(scheme), breaker or BreakerConfig())
         self._wire: Wire
-        if http_client is not None or transport is not None or wire == "httpx":
-            owned = http_client is None
-            http = http_client or httpx.AsyncClient(
-                transport=transport,
+        if wire not in ("fast", "httpx"):
+            raise InvalidParameterError("wire must be 'fast' or 'httpx'")
+        if http_client is not None:
+            if proxy is not None or ssl_context is not None or verify is not True:
+                raise InvalidParameterError(
+                    "proxy, ssl_context and verify configure the client's own connections: "
+                    "set them on the httpx client passed as http_client instead"
+                )
+            self._wire = HttpxWire(http_client, max_reply_bytes=max_reply_bytes, owned=False)
+        elif transport is not None or wire == "httpx":
+            self._wire = HttpxWire.create(
+                timeouts=self.timeouts,
+                max_connections=max_connections,
+                max_reply_bytes=max_reply_bytes,
+                ssl_context=context,
                 proxy=proxy,
                 trust_env=trust_env,
-                verify=context if context is not None else True,
-                timeout=httpx.Timeout(
-                    connect=self.timeouts.connect,
-                    read=self.timeouts.read,
-                    write=self.timeouts.write,
-                    pool=self.timeouts.pool,
-                ),
-                # Keep every connection alive: with fewer keep-alive slots, most are reopened.
-                limits=httpx.Limits(
-                    max_connections=max_connections, max_keepalive_connections=max_connections
-                ),
-                headers={"User-Agent": "m5c_async"},
+                transport=transport,
             )
-            self._wire = HttpxWire(http, max_reply_bytes=max_reply_bytes, owned=owned)
-        elif wire == "fast":
+        else:
             self._wire = FastWire(
                 timeouts=self.timeouts,
                 max_connections=max_connections,
                 max_reply_bytes=max_reply_bytes,
                 ssl_context=context,
+                proxy=proxy,
+                trust_env=trust_env,
             )
-        else:
-            raise InvalidParameterError("wire must be 'fast' or 'httpx'")
 
     def __repr__(self) -> str:
         names = ", ".join(self._scrub(n.name) for n in self.nodes)
@@ -539,12 +538,7 @@ class AsyncClient:
             started = self._wall()
             began = self._clock()
             try:
-                if node.prefix:
-                    reply = await self._wire.exchange(
-                        node.origin, replace(spec, path=node.prefix + spec.path)
-                    )
-                else:
-                    reply = await self._wire.exchange(node.origin, spec)
+                reply = await self._wire.exchange(node.base_url, spec)
             except NeverSent as exc:
                 node.breaker.failure(self._clock())
                 cause = self._scrub(str(exc))
@@ -683,24 +677,19 @@ def _targets(
 
 def tls_context(
     ssl_context: ssl.SSLContext | None, verify: bool | str | os.PathLike[str]
-) -> ssl.SSLContext | None:
-    """The TLS context both wires use: the one given, or one built from ``verify``; None means
-    the default (verified against the system's CAs).
+) -> ssl.SSLContext:
+    """The TLS context both wires use: ``make_ssl_context``'s rule (the context given, the
+    system's verifying one, or with ``verify=False`` an unverifying one), and ``verify=<path>``
+    for a CA bundle.
 
     Raises:
-        InvalidParameterError: both given, or a CA file that cannot be read.
+        InvalidParameterError: ``ssl_context`` with ``verify`` other than True, or a CA file that
+            cannot be read.
     """
+    if isinstance(verify, bool):
+        return make_ssl_context(ssl_context, verify)
     if ssl_context is not None:
-        if verify is not True:
-            raise InvalidParameterError("give ssl_context or verify, not both")
-        return ssl_context
-    if verify is True:
-        return None
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
+        raise InvalidParameterError("pass ssl_context or verify, not both")
     try:
         return ssl.create_default_context(cafile=os.fspath(verify))
     except (OSError, ssl.SSLError) as exc:

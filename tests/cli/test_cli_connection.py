@@ -1,5 +1,6 @@
 """The m5c command's connection options and error texts: ``--method GET`` never prints the
-credentials (even when a node's error page quotes the request URL)."""
+credentials (even when a node's error page quotes the request URL), ``--proxy`` and the
+environment's proxies through a real tinyproxy, ``--no-env-proxy``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import re
 import socketserver
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.cli.test_cli import m5c
+from tests.peers import Proxy, tinyproxy
 
 
 class _Node(socketserver.StreamRequestHandler):
@@ -61,6 +64,12 @@ def node() -> Iterator[str]:
             thread.join(timeout=10)
 
 
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[Proxy]:
+    with tinyproxy(tmp_path) as running:
+        yield running
+
+
 NO_PROXY_ENV = {name: "" for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")}
 NO_PROXY_ENV |= {name.lower(): "" for name in NO_PROXY_ENV}
 
@@ -82,3 +91,18 @@ def test_get_errors_never_print_the_credentials(node: str, prefix: str, command:
     assert credentials_shown(done.stdout + done.stderr) == [], done.stderr
     if prefix != "/garbled":
         assert "HTTP 403" in done.stderr or "HTTP 502" in done.stderr
+
+
+def test_proxy_option_and_environment(node: str, proxy: Proxy) -> None:
+    """--proxy sends through tinyproxy; so does HTTP_PROXY, unless --no-env-proxy."""
+    done = m5c("balance", "--proxy", proxy.url, base=node, env=NO_PROXY_ENV)
+    assert (done.returncode, done.stdout.strip()) == (0, "90/100"), done.stderr
+    assert len(proxy.requests()) == 1
+    env = NO_PROXY_ENV | {"HTTP_PROXY": proxy.url}
+    done = m5c("send", "--mobile", "13800138000", "--content", "x", base=node, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(proxy.requests()) == 2
+    done = m5c("balance", "--no-env-proxy", base=node, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(proxy.requests()) == 2
+    assert all(line.split(" ")[1].startswith(node + "/api/") for line in proxy.requests())

@@ -16,8 +16,6 @@ from tests.peers import Proxy, SelfSigned, self_signed, tinyproxy
 from tests.scripted import Answer, Request, scripted
 
 WIRES = ["fast", "httpx"]
-#: The default wire's proxy support is the wire's own work (issue 13), not landed yet.
-PROXY_WIRES = ["httpx"]
 
 
 def ok(request: Request) -> Answer:
@@ -90,7 +88,7 @@ def test_ssl_context_and_verify_together_are_refused() -> None:
         client(["http://n"], "fast", verify="/nonexistent/ca.pem")
 
 
-@pytest.mark.parametrize("wire", PROXY_WIRES)
+@pytest.mark.parametrize("wire", WIRES)
 async def test_plain_http_through_the_proxy(wire: str, proxy: Proxy, no_env_proxy: None) -> None:
     async with scripted(ok) as server, client([server.url + "/sms"], wire, proxy=proxy.url) as sms:
         await sms.send(["13800138000"], "x")
@@ -106,7 +104,7 @@ async def test_plain_http_through_the_proxy(wire: str, proxy: Proxy, no_env_prox
     ]
 
 
-@pytest.mark.parametrize("wire", PROXY_WIRES)
+@pytest.mark.parametrize("wire", WIRES)
 async def test_https_through_the_proxy_uses_connect(
     wire: str, proxy: Proxy, cert: SelfSigned, no_env_proxy: None
 ) -> None:
@@ -127,7 +125,7 @@ async def test_https_through_the_proxy_uses_connect(
     assert not [line for line in proxy.requests() if "/api/" in line]
 
 
-@pytest.mark.parametrize("wire", PROXY_WIRES)
+@pytest.mark.parametrize("wire", WIRES)
 async def test_the_environments_proxy_is_honoured_unless_trust_env_is_off(
     wire: str, proxy: Proxy, monkeypatch: pytest.MonkeyPatch, no_env_proxy: None
 ) -> None:
@@ -146,7 +144,7 @@ async def test_the_environments_proxy_is_honoured_unless_trust_env_is_off(
     assert len(server.requests) == 3
 
 
-@pytest.mark.parametrize("wire", PROXY_WIRES)
+@pytest.mark.parametrize("wire", WIRES)
 async def test_a_dead_proxy_means_never_sent(wire: str, no_env_proxy: None) -> None:
     from m5c_async.simulator import free_port
 

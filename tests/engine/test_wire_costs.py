@@ -21,8 +21,7 @@ from m5c_async.engine import Campaign, EngineConfig, OutcomeKind, PacketOutcome,
 from tests.conftest import APIKEY, PASSWORD
 from tests.scripted import Answer, Request, scripted
 
-#: The default wire frames these replies once its httptools framing lands (issue 13, the wire).
-WIRES = ["httpx"]
+WIRES = ["fast", "httpx"]
 CONTENT = "您的验证码是 4321【示例】"
 LONG_MSGID = "20261125073011123456"  # 20 digits, the longest the parser takes
 
