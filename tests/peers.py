@@ -1,5 +1,5 @@
 """Real network peers for the client's connection options: Debian's tinyproxy, started on a free
-loopback port, and a self-signed certificate for 127.0.0.1 made with Debian's openssl."""
+loopback port, and a certificate for 127.0.0.1 from a throwaway CA (``trustme``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import trustme
 
 from m5c_async.simulator import free_port
 
@@ -82,43 +84,23 @@ def tinyproxy(directory: Path, *, basic_auth: tuple[str, str] | None = None) -> 
 
 @dataclass(frozen=True, slots=True)
 class SelfSigned:
-    """A certificate for 127.0.0.1 and its key, files in a test's directory."""
+    """A certificate for 127.0.0.1 issued by a throwaway CA (``trustme``): ``cert`` is the CA's
+    certificate file (what a client trusts), ``key_and_chain`` the server's key and chain."""
 
     cert: Path
-    key: Path
+    key_and_chain: Path
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
+        context.load_cert_chain(self.key_and_chain)
         return context
 
 
 def self_signed(directory: Path) -> SelfSigned:
-    """Make a self-signed certificate for 127.0.0.1 (EC P-256, valid two days)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    return SelfSigned(cert=cert, key=key)
+    """Make a CA and a certificate for 127.0.0.1, as files in ``directory``."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    cert, key_and_chain = directory / "ca.pem", directory / "server.pem"
+    ca.cert_pem.write_to_path(str(cert))
+    issued.private_key_and_cert_chain_pem.write_to_path(str(key_and_chain))
+    return SelfSigned(cert=cert, key_and_chain=key_and_chain)
