@@ -167,19 +167,28 @@ class WebhookReceiver:
         if root and path.startswith(root):
             path = path[len(root) :]
         kind = self._route(path)
-        if kind is None:
-            self._count_refusal(404)
-            await _answer(send, 404, "not found")
-            return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        if not isinstance(kind, PushKind):
+        if kind is not None and not isinstance(kind, PushKind):
             await self._serve_metrics(scope, headers, send)
             return
         peer = (scope.get("client") or ("", 0))[0]
         forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
         source = client_address(peer, forwarded, self.trusted)
         if self.allowed is not None and not self.allowed.contains(source):
-            await self._refuse(send, 403, "forbidden", "push from %s refused: not allowed", source)
+            # Before the token's verdict: from outside, a wrong token and the right one look
+            # the same. Only a request for a push route is worth a log line.
+            if kind is None:
+                self.refused += 1
+                self._count_refusal(403)
+                await _answer(send, 403, "forbidden")
+            else:
+                await self._refuse(
+                    send, 403, "forbidden", "push from %s refused: not allowed", source
+                )
+            return
+        if kind is None:
+            self._count_refusal(404)
+            await _answer(send, 404, "not found")
             return
         if scope["method"] not in ("GET", "POST"):
             await _answer(send, 405, "GET or POST")

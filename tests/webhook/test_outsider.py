@@ -25,6 +25,7 @@ import anyio
 import httpx
 import pytest
 
+from m5c_async.journal import Journal
 from m5c_async.protocol import PushBatch
 from m5c_async.simulator import free_port
 from m5c_async.webhook import WebhookReceiver
@@ -359,3 +360,20 @@ def test_allow_ip_with_no_allow_list_is_refused() -> None:
     """Contradicting options are a usage error, not an allow-list silently off."""
     done = m5c("webhook", "serve", "--token", TOKEN, "--allow-ip", "10.0.0.1", "--no-allow-list")
     assert done.returncode == 2 and "--no-allow-list" in done.stderr, done.stderr
+
+
+async def test_outside_the_allow_list_a_wrong_token_and_the_right_one_get_the_same_answer(
+    tmp_path: Path,
+) -> None:
+    """From a source the allow-list refuses, the answer does not say whether the token was
+    right (404 for a wrong one and 403 for the right one told an outsider it had found it)."""
+    async with Journal(tmp_path / "hook.db") as journal:
+        receiver = WebhookReceiver(sink=journal, token=TOKEN, allowed_ips=["192.0.2.1"])
+        async with served(receiver) as port, httpx.AsyncClient(timeout=10) as http:
+            base = f"http://127.0.0.1:{port}"
+            data = {"data": REPORT.format(msgid=12)}
+            right = await http.post(f"{base}/{TOKEN}/reports", data=data)
+            wrong = await http.post(f"{base}/{TOKEN[:-1]}x/reports", data=data)
+            elsewhere = await http.get(f"{base}/robots.txt")
+    answers = [(r.status_code, r.text) for r in (right, wrong, elsewhere)]
+    assert answers == [(403, "forbidden")] * 3
