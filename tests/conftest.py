@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from m5c_async import Credentials
+
 # No per-example deadline: a property's examples are checked for what they return, and a loaded
 # machine (CI, a benchmark beside the suite) makes any wall-clock deadline a flake.
 settings.register_profile("m5c", deadline=None)
 settings.load_profile("m5c")
-
-from m5c_async import Credentials
 
 PASSWORD = "s3cret-pass"
 APIKEY = "d72f33697f8443b397bddba173e30410"
