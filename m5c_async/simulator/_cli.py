@@ -23,7 +23,9 @@ __all__ = ["add_arguments", "main", "serve_from_args"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The simulator's options, shared with ``m5c sim``."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8800, help="first node's port (default 8800)")
+    parser.add_argument(
+        "--port", type=int, default=8800, help="first node's port (default 8800; 0: any free block)"
+    )
     parser.add_argument("--nodes", type=int, default=4, choices=range(1, 5), help="1 to 4 nodes")
     parser.add_argument(
         "--account",

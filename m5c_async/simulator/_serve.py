@@ -44,6 +44,34 @@ def free_port(host: str = "127.0.0.1", count: int = 1) -> int:
     raise RuntimeError("no block of free ports found")
 
 
+def _bind_block(host: str, count: int, first: int, *, search: bool) -> list[socket.socket]:
+    """Bound (not yet listening) sockets on ``first`` .. ``first+count-1``.
+
+    With ``search``, a block that is taken (another process got a port between ``free_port``'s
+    probe and this bind, as suites running side by side do) is given up for another one: the
+    sockets are held from here until uvicorn serves them, so nothing can take them meanwhile.
+
+    Raises:
+        OSError: the ports are taken (and ``search`` is off, or 200 blocks were tried).
+    """
+    for attempt in range(200 if search else 1):
+        base = first if attempt == 0 else free_port(host, count)
+        sockets: list[socket.socket] = []
+        try:
+            for i in range(count):
+                sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((host, base + i))
+            return sockets
+        except OSError:
+            for sock in sockets:
+                sock.close()
+            if not search or attempt == 199:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _free(host: str, port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -93,7 +121,11 @@ class SimulatorServer:
             raise InvalidParameterError("nodes must be 1 to 4")
         self.platform = platform
         self.host = host
+        #: The first node's port; chosen here when 0, and changed by ``running()`` if another
+        #: process takes the block first.
         self.port = port or free_port(host, nodes)
+        self._search = port == 0
+        self._reserved: dict[str, socket.socket] = {}
         self.node_names = [n.name for n in NODES[:nodes]]
         self.faults: dict[str, NodeFaults] = {name: NodeFaults() for name in self.node_names}
         self.scenario = list(scenario)
@@ -142,10 +174,12 @@ class SimulatorServer:
         )
         server = EmbeddedServer(config)
         done = anyio.Event()
+        # The socket bound at start (held since), or a fresh bind when the node comes back up.
+        reserved = self._reserved.pop(node, None)
 
         async def serve() -> None:
             try:
-                await server.serve()
+                await server.serve(sockets=[reserved] if reserved is not None else None)
             finally:
                 done.set()
 
@@ -172,18 +206,27 @@ class SimulatorServer:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SimulatorServer]:
         """Start every node (except those marked down), the pusher and the scenario."""
+        # Bound before any task starts, so a taken port is a plain OSError.
+        held = _bind_block(self.host, len(self.node_names), self.port, search=self._search)
+        self.port = held[0].getsockname()[1]
+        self._reserved = dict(zip(self.node_names, held, strict=True))
         async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
             self._tg = tg
             self.pusher = Pusher(self.platform, http)
             tg.start_soon(self.pusher.run)
             try:
                 for node in self.node_names:
-                    if not self.faults[node].down:
+                    if self.faults[node].down:
+                        self._reserved.pop(node).close()  # a down node's port refuses
+                    else:
                         await self._start_node(node)
                 if self.scenario:
                     tg.start_soon(self._run_scenario)
                 yield self
             finally:
+                for sock in self._reserved.values():  # a start that failed midway
+                    sock.close()
+                self._reserved = {}
                 for node in list(self._servers):
                     await self._stop_node(node)
                 self._tg = None

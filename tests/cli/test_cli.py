@@ -24,8 +24,7 @@ SECRETS = (PASSWORD, md5_hex(PASSWORD), APIKEY)
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[str]:
-    """A two-node simulator process for the module."""
-    port = free_port(count=2)
+    """A two-node simulator process for the module, on a block of ports it picks and holds."""
     with subprocess.Popen(
         [
             sys.executable,
@@ -33,7 +32,7 @@ def sim() -> Iterator[str]:
             "m5c_async",
             "sim",
             "--port",
-            str(port),
+            "0",
             "--nodes",
             "2",
             "--account",
@@ -46,9 +45,10 @@ def sim() -> Iterator[str]:
         text=True,
     ) as proc:
         assert proc.stdout is not None
-        assert "ready" in proc.stdout.readline()
+        ready = proc.stdout.readline()
+        assert "ready" in ready
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield ready.split("qingdao=", 1)[1].split()[0]
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import httpx
 
-from m5c_async.simulator import free_port
-
 ACCOUNT = ("mlrt", "kill-test-pw", "0123456789abcdef0123456789abcdef")
 
 
@@ -49,25 +47,24 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def _simulator(spec: str) -> tuple[subprocess.Popen[str], int]:
-    """Start the two-node simulator on free ports; a port taken between the probe and the bind
-    (other suites on a shared machine) is a new try, at most five, each with a deadline."""
-    for _ in range(5):
-        port = free_port(count=2)
-        command = [
-            sys.executable, "-m", "m5c_async.simulator", "--port", str(port), "--nodes", "2",
-            "--account", spec, "--rate", "600", "--no-reports",
-        ]  # fmt: skip
-        sim = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        assert sim.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(sim.stdout, selectors.EVENT_READ)
-            line = sim.stdout.readline() if selector.select(timeout=60) else ""
-        if "ready" in line:
-            return sim, port
+    """Start the two-node simulator on a block of ports it picks and holds (``--port 0``: no
+    port taken between a probe and the bind by suites running beside this one); its first
+    port, read from its ready line within a deadline."""
+    command = [
+        sys.executable, "-m", "m5c_async.simulator", "--port", "0", "--nodes", "2",
+        "--account", spec, "--rate", "600", "--no-reports",
+    ]  # fmt: skip
+    sim = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert sim.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(sim.stdout, selectors.EVENT_READ)
+        line = sim.stdout.readline() if selector.select(timeout=60) else ""
+    if "ready" not in line:
         sim.kill()
         sim.wait(timeout=10)
         sim.stdout.close()
-    raise AssertionError("the simulator did not start in five tries")
+        raise AssertionError(f"the simulator did not start: {line!r}")
+    return sim, int(line.split("=http://127.0.0.1:", 1)[1].split()[0])
 
 
 def test_sigkill_and_resume_send_every_number_exactly_once(tmp_path: Path) -> None:

@@ -221,21 +221,22 @@ def test_scenario_and_account_files(tmp_path: Path) -> None:
 
 def test_cli_prints_readiness_and_serves() -> None:
     """python -m m5c_async.simulator prints the demo account and a readiness line, then serves."""
-    port = free_port(count=2)
+    # --port 0: the simulator picks (and holds) a free block and prints it.
     with subprocess.Popen(
-        [sys.executable, "-m", "m5c_async.simulator", "--port", str(port), "--nodes", "2"],
+        [sys.executable, "-m", "m5c_async.simulator", "--port", "0", "--nodes", "2"],
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:
-        _check_cli(proc, port)
+        _check_cli(proc)
 
 
-def _check_cli(proc: subprocess.Popen[str], port: int) -> None:
+def _check_cli(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline(), proc.stdout.readline()]
         assert "demo" in lines[0]
         assert lines[1].startswith("m5c simulator ready: qingdao=http://127.0.0.1:")
+        port = int(lines[1].split("qingdao=http://127.0.0.1:", 1)[1].split()[0])
         reply = httpx.post(
             f"http://127.0.0.1:{port + 1}/api/query/index.php",
             data={
