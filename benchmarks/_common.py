@@ -17,7 +17,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from m5c_async.simulator import DEMO_ACCOUNT, free_port  # noqa: E402
+from m5c_async.simulator import DEMO_ACCOUNT, free_port  # noqa: E402, F401 - free_port: for the benchmarks
 
 RESULTS = ROOT / "benchmarks" / "results"
 ACCOUNT = DEMO_ACCOUNT
@@ -26,9 +26,9 @@ ACCOUNT = DEMO_ACCOUNT
 @contextmanager
 def simulator(args: Sequence[str], nodes: int = 1) -> Iterator[list[str]]:
     """Run ``python -m m5c_async.simulator`` in its own process; yield its base URLs."""
-    port = free_port(count=nodes)
+    # --port 0: the simulator picks and holds a free block (read back from its ready line).
     command = [
-        sys.executable, "-m", "m5c_async.simulator", "--port", str(port),
+        sys.executable, "-m", "m5c_async.simulator", "--port", "0",
         "--nodes", str(nodes), *args,
     ]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
@@ -40,7 +40,7 @@ def simulator(args: Sequence[str], nodes: int = 1) -> Iterator[list[str]]:
                     raise RuntimeError("simulator exited before it was ready")
                 if "ready" in line:
                     break
-            yield [f"http://127.0.0.1:{port + i}" for i in range(nodes)]
+            yield [word.split("=", 1)[1] for word in line.split() if "=http" in word]
         finally:
             proc.terminate()
             proc.wait(timeout=10)
