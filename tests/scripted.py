@@ -58,6 +58,8 @@ class Answer:
     writes: int = 1
     interim: bytes = b""
     gap: float = 0.02
+    #: Close the connection after a keep-alive framed reply, without saying so (as tinyproxy).
+    close_after: bool = False
 
     def data(self) -> bytes:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
@@ -114,10 +116,13 @@ async def _write(writer: asyncio.StreamWriter, answer: Answer) -> None:
 
 @contextlib.asynccontextmanager
 async def scripted(
-    handler: Handler, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    handler: Handler,
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+    on_connect: Callable[[asyncio.StreamWriter], object] | None = None,
 ) -> AsyncIterator[Scripted]:
     """Serve ``handler`` on a free port of ``host`` (over TLS with ``tls``) until the block
-    ends."""
+    ends; ``on_connect`` is called with each new connection."""
     tasks: set[asyncio.Task[None]] = set()
     writers: set[asyncio.StreamWriter] = set()
     state = Scripted(url="")
@@ -127,6 +132,8 @@ async def scripted(
         if task is not None:
             tasks.add(task)
         writers.add(writer)
+        if on_connect is not None:
+            on_connect(writer)
         try:
             while True:
                 request = await _read(reader)
@@ -135,7 +142,7 @@ async def scripted(
                 if inspect.isawaitable(answer):
                     answer = await answer
                 await _write(writer, answer)
-                if answer.close:
+                if answer.close or answer.close_after:
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass

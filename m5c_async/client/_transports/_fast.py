@@ -13,7 +13,10 @@ Rules:
   deadline per new connection, one pool deadline when every connection is busy.
 - Anything before the request is written raises ``NeverSent``; anything after, ``MaybeSent``.
 - A pooled connection is reused only when quiet (``Connection.quiet``); otherwise it is closed
-  and a fresh one carries the request, which therefore never becomes ambiguous.
+  and a fresh one carries the request, which therefore never becomes ambiguous. A peer found
+  to end a connection within a second of a keep-alive reply (tinyproxy does, after every reply,
+  without ``Connection: close``) gets no reuse from then on: a FIN arriving a little later would
+  meet the next request on the wire.
 - Cancellation or ``aclose()`` during an exchange aborts its connection (never pooled again);
   the waiting exchange gets ``MaybeSent``; one still connecting, and those waiting for a
   connection, get ``NeverSent``.
@@ -59,6 +62,11 @@ def make_ssl_context(ssl_context: ssl.SSLContext | None, verify: bool) -> ssl.SS
     return context
 
 
+#: An idle connection ended within this many seconds of its reply was ended by habit, not by an
+#: idle timeout (servers' are seconds long; ours, ``keepalive_expiry``, is 4 s).
+_CLOSED_AFTER_REPLY: Final = 1.0
+
+
 class _Pool:
     """Keep-alive connections to one origin (through one proxy or none), ``limit`` at once."""
 
@@ -98,6 +106,9 @@ class _Pool:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         self.fixed = ("\r\n".join(lines) + "\r\n").encode("latin-1")
         self.idle: deque[Connection] = deque()
+        #: False once this origin (or its proxy) is seen ending connections right after their
+        #: reply without saying so: each request then gets a fresh connection.
+        self.reuse = True
         self.busy: set[Connection] = set()
         self.connecting: set[asyncio.Task[object]] = set()
         self.slots = asyncio.Semaphore(limit)
@@ -209,6 +220,12 @@ class FastWire:
                 if candidate.quiet(now, self.keepalive_expiry):
                     connection = candidate
                     break
+                if now - candidate.idle_since < _CLOSED_AFTER_REPLY:
+                    # A FIN (or bytes) right after a keep-alive reply: this peer ends its
+                    # connections by habit (tinyproxy does, after every reply). Were the FIN a
+                    # little later, it would meet the next request on the wire and make a send
+                    # ambiguous: stop reusing this pool's connections.
+                    pool.reuse = False
                 candidate.close()
             if connection is None:
                 connection = await self._connect_or_close(pool)
@@ -217,7 +234,7 @@ class FastWire:
                 reply = await self._exchange(loop, connection, head, spec.body)
             finally:
                 pool.busy.discard(connection)
-            if connection.keep and not connection.unsolicited and not self._closed:
+            if connection.keep and pool.reuse and not connection.unsolicited and not self._closed:
                 connection.idle_since = loop.time()
                 idle.append(connection)
             else:
