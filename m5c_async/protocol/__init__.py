@@ -103,7 +103,7 @@ from ._push import (
     read_report_push,
 )
 from ._push_format import encode_push_data, format_reply_push, format_report_push
-from ._push_http import push_payloads, utf8_keeping_bytes
+from ._push_http import multipart_misshape, push_payloads, utf8_keeping_bytes
 from ._rates import FixedWindow, Gcra, Limiter, RateLimiter, SlidingWindow, make_limiter
 from ._recipients import (
     Recipients,
@@ -242,6 +242,7 @@ __all__ = [
     "match_records",
     "md5_hex",
     "merge_windows",
+    "multipart_misshape",
     "node_by_name",
     "normalize",
     "normalize_encoding",

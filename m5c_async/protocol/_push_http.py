@@ -14,6 +14,10 @@ Rules (docs/protocol.md, "Pushes"):
    A BOM and surrounding whitespace are removed.
 4. The same payload given twice in one request (query and body) is read once; different ones are
    each read.
+5. A multipart body is read as multipart only while it has a push's shape: at most ``MAX_PARTS``
+   parts, none nested, no part's headers above ``MAX_PART_HEAD`` bytes (the standard library's
+   MIME parser spends half a minute of CPU on one 1 MB header of parameters). Otherwise the body
+   is taken as is; the receiver quarantines such a body whole (``multipart_misshape``).
 """
 
 from __future__ import annotations
@@ -26,10 +30,19 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from .._exceptions import PushFormatError
 
-__all__ = ["push_payloads", "utf8_keeping_bytes"]
+__all__ = [
+    "MAX_PARTS",
+    "MAX_PART_HEAD",
+    "multipart_misshape",
+    "push_payloads",
+    "utf8_keeping_bytes",
+]
 
 _BAD_BYTE: Final = re.compile("[\udc80-\udcff]")
 _FORM_ENCODED: Final = re.compile(r"(?:[A-Za-z0-9._~*+-]|%[0-9A-Fa-f]{2})+")
+#: A multipart push has one part; beyond these it is not parsed as multipart (rule 5).
+MAX_PARTS: Final = 16
+MAX_PART_HEAD: Final = 8 * 1024
 
 
 def utf8_keeping_bytes(raw: bytes) -> str:
@@ -61,8 +74,37 @@ def _as_is(raw: bytes) -> str:
     return text
 
 
+def multipart_misshape(content_type: str | None, body: bytes) -> str | None:
+    """Why a ``multipart/form-data`` body is not a push's shape (rule 5), or None.
+
+    At most ``MAX_PARTS`` parts, none nested, each part's headers at most ``MAX_PART_HEAD``
+    bytes: checked in linear time, before the MIME parser (quadratic in a header's parameters)
+    sees the body. None for any other content type.
+    """
+    if (content_type or "").split(";")[0].strip().lower() != "multipart/form-data":
+        return None
+    head = b"Content-Type: " + (content_type or "").encode("latin-1", "replace") + b"\r\n\r\n"
+    boundary = BytesParser(policy=HTTP).parsebytes(head, headersonly=True).get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        return "multipart without a boundary"
+    pieces = body.split(b"--" + boundary.encode("latin-1", "replace"))
+    if len(pieces) > MAX_PARTS + 2:
+        return f"multipart with more than {MAX_PARTS} parts"
+    for piece in pieces[1:]:
+        window = piece[: MAX_PART_HEAD + 4]
+        ends = (window.find(b"\r\n\r\n"), window.find(b"\n\n"), len(piece))
+        end = min(i for i in ends if i >= 0)
+        if end > MAX_PART_HEAD:
+            return f"multipart part headers above {MAX_PART_HEAD} bytes"
+        if b"multipart/" in window[:end].lower():
+            return "nested multipart"
+    return None
+
+
 def _multipart(content_type: str, body: bytes) -> list[bytes] | None:
     head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    if multipart_misshape(content_type, body) is not None:
+        return None
     message = BytesParser(policy=HTTP).parsebytes(head + body)
     if not message.is_multipart():
         return None

@@ -51,6 +51,7 @@ from ..protocol import (
     PushFormat,
     PushKind,
     Quarantined,
+    multipart_misshape,
     push_payloads,
     read_push,
     utf8_keeping_bytes,
@@ -236,6 +237,9 @@ class WebhookReceiver:
     def _read(
         self, kind: PushKind, query: bytes, content_type: str | None, body: bytes
     ) -> list[PushBatch[Any]]:
+        misshape = multipart_misshape(content_type, body)
+        if misshape is not None:
+            return [_unreadable(kind, query, body, misshape)]
         payloads = push_payloads(query=query, content_type=content_type, body=body)
         return [
             read_push(kind, p, self.push_format, max_records=self.max_records) for p in payloads
