@@ -52,6 +52,7 @@ ENVIRONMENT: Final[Mapping[str, str]] = {
     "M5C_APIKEY": "the account's apikey",
     "M5C_BASE_URL": "node base URLs, comma-separated, in failover order (replaces the catalog)",
     "M5C_WEBHOOK_TOKEN": "the webhook receiver's secret path token (its rule: the receiver's)",
+    "M5C_REDIS_URL": "the Redis of the shared pacer (``--redis`` wins), password kept off argv",
 }
 
 
@@ -78,6 +79,7 @@ class Settings:
     apikey: str | None = field(default=None, repr=False)
     base_urls: tuple[str, ...] = ()
     webhook_token: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +104,7 @@ class Settings:
             apikey=get("M5C_APIKEY"),
             base_urls=_urls(get("M5C_BASE_URL") or ""),
             webhook_token=get("M5C_WEBHOOK_TOKEN"),
+            redis_url=get("M5C_REDIS_URL"),
         )
         settings._check()
         return settings
@@ -121,6 +124,14 @@ class Settings:
             except InvalidParameterError as exc:
                 raise SettingsError(f"{variable}: {exc.message}", variable=variable) from None
         # M5C_WEBHOOK_TOKEN's rule is the receiver's own (webhook.check_token), checked there.
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            # the value is not quoted: it may hold a password
+            raise SettingsError(
+                "M5C_REDIS_URL: must start with redis://, rediss:// or unix://",
+                variable="M5C_REDIS_URL",
+            )
 
     def credentials(self) -> Credentials:
         """The account's credentials.

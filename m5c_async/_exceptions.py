@@ -49,7 +49,10 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── CampaignMismatchError      options that contradict the stored campaign
     │   ├── JournalWriteError          a write failed: disk full, read-only, I/O (fatal)
     │   └── JournalCorruptError        the file is not a sound SQLite journal (fatal)
-    ├── FrequencyLimitError            the local per-number guard refused a send (pointless now)
+    ├── FrequencyLimitError            the per-number guard refused a send (pointless now)
+    ├── SharedStoreError               the Redis of a shared pacer or guard failed (pointless)
+    │   ├── RedisAuthError             wrong password or user, no permission: never retried (fatal)
+    │   └── RedisUnavailableError      unreachable for longer than allowed; nothing sent (safe)
     ├── EngineStoppedError             the engine stopped before the message was sent (safe)
     └── UnexpectedError                any other exception met while sending, wrapped (unsafe
                                        when the request may have left, else pointless)
@@ -95,10 +98,13 @@ __all__ = [
     "ProviderError",
     "ProviderRequestError",
     "PushFormatError",
+    "RedisAuthError",
+    "RedisUnavailableError",
     "ReplyFormatError",
     "ReplyTooLargeError",
     "SendRefusedError",
     "SettingsError",
+    "SharedStoreError",
     "SourceError",
     "ThrottledError",
     "TransportError",
@@ -595,6 +601,33 @@ class FrequencyLimitError(M5CError):
         self.number = number
         self.retry_after = retry_after
         self.limit = limit
+
+
+class SharedStoreError(M5CError):
+    """The Redis that a shared pacer or frequency guard keeps its state in failed.
+
+    Attributes:
+        server: ``host:port/db`` of the Redis (never its password or user name).
+    """
+
+    def __init__(self, message: str, *, server: str = "") -> None:
+        super().__init__(message)
+        self.server = server
+
+
+class RedisAuthError(SharedStoreError):
+    """Redis refused the credentials (``WRONGPASS``, ``NOAUTH``) or the user's permissions
+    (``NOPERM``): nothing will work until a person fixes the configuration, so it is raised at
+    once and never retried."""
+
+    verdict = Verdict.FATAL
+
+
+class RedisUnavailableError(SharedStoreError):
+    """Redis did not answer for longer than the pacer's ``outage_timeout`` (or the guard's): no
+    reservation, so nothing was sent. Sending again once Redis answers is safe."""
+
+    verdict = Verdict.SAFE
 
 
 class EngineStoppedError(M5CError):

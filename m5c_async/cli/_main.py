@@ -5,7 +5,8 @@ already in the journal, or options contradicting it); 3 account errors (credenti
 unauthorized IP, balance); 4 transport failures (no node reachable, ambiguous outcome); 5 other
 platform errors; 6 the campaign is run by another live process; 7 the journal cannot be written
 (disk full, read-only, I/O error); 8 the journal file is corrupt; 9 a pull quarantined records;
-130 interrupted; 1 anything else. Errors are one line on stderr; ``--json`` prints one JSON
+10 the shared pacer's Redis refused the credentials or stayed unreachable; 130 interrupted;
+1 anything else. Errors are one line on stderr; ``--json`` prints one JSON
 document on stdout (one object per line for streams).
 """
 
@@ -38,6 +39,7 @@ from .._exceptions import (
     JournalWriteError,
     M5CError,
     ProviderError,
+    SharedStoreError,
     TransportError,
 )
 from ..client import AsyncClient
@@ -57,6 +59,7 @@ __all__ = ["main"]
 
 EXIT_USAGE, EXIT_ACCOUNT, EXIT_TRANSPORT, EXIT_PROVIDER, EXIT_OTHER = 2, 3, 4, 5, 1
 EXIT_BUSY, EXIT_JOURNAL_WRITE, EXIT_JOURNAL_CORRUPT, EXIT_INTERRUPTED = 6, 7, 8, 130
+EXIT_REDIS = 10
 #: The first matching class gives the exit code and the message's prefix.
 _EXITS: tuple[tuple[type[M5CError], int, str], ...] = (
     (InvalidRequestError, EXIT_USAGE, ""),
@@ -68,6 +71,7 @@ _EXITS: tuple[tuple[type[M5CError], int, str], ...] = (
     (JournalCorruptError, EXIT_JOURNAL_CORRUPT, "journal corrupt: "),
     (JournalWriteError, EXIT_JOURNAL_WRITE, "journal write failed: "),
     (JournalError, EXIT_JOURNAL_WRITE, "journal error: "),
+    (SharedStoreError, EXIT_REDIS, ""),
     (AccountError, EXIT_ACCOUNT, "account error: "),
     (TransportError, EXIT_TRANSPORT, "transport error: "),
     (ProviderError, EXIT_PROVIDER, "platform error: "),
@@ -162,7 +166,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--packet-size", type=int)
     p.add_argument("--rate", type=float)
     p.add_argument("--dry-run", action="store_true", help="pre-flight only; send nothing")
-    p.add_argument("--redis", help="redis://... to share the account's caps with other processes")
+    p.add_argument(
+        "--redis",
+        help="redis://... to share the account's caps with other processes (or M5C_REDIS_URL,"
+        " which keeps a password off the command line)",
+    )
     add_metrics_options(p)
     _add_common(p)
 
@@ -418,6 +426,12 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
 
     hooks = ProgressHooks()
     pacer = _redis_pacer(args, sms, config)
+    if pacer is not None:
+        try:
+            await pacer.check()  # refused credentials end here, before anything is recorded
+        except BaseException:
+            await pacer.aclose()
+            raise
 
     async def work() -> Any:
         if args.journal is not None:
@@ -450,7 +464,8 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
 
 
 def _redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any:
-    if not getattr(args, "redis", None):
+    url = getattr(args, "redis", None) or args.settings.redis_url
+    if not url:
         return None
     import redis.asyncio as aioredis
 
@@ -459,7 +474,9 @@ def _redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any
 
     profile = PROFILES[config.profile]
     return RedisPacer(
-        aioredis.from_url(args.redis),
+        # Deadlines on connecting and on every reply: a Redis that stops answering is an
+        # outage (waited through, Ctrl-C works), never a wait without end.
+        aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2),
         key=f"m5c:{sms.username}:{profile.kind.value}",
         rate=config.rate or profile.rate,
         concurrency=config.concurrency or profile.concurrency,
@@ -486,7 +503,9 @@ def _report_result(args: argparse.Namespace, result: Any, **extra: Any) -> int:
         **extra,
     }
     _emit(args, summary, lambda: print(summary))
-    return 0 if result.stopped_by is None else EXIT_ACCOUNT
+    if result.stopped_by is None:
+        return 0
+    return next(c for kind, c, _ in _EXITS if isinstance(result.stopped_by, kind))
 
 
 async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:

@@ -8,9 +8,13 @@ Rules, in the order they apply to a packet:
 
 1. The run is stopping (a fatal account error, ``stop()``): the packet is ``PENDING``.
 2. The journal marks the packet in flight; then the pacer's gate opens and books the
-   messages as leaving now, and the request is written at once (docs/engine.md, "Pacing").
-   A ``FATAL`` error from either (a journal that cannot record the mark, a lease lost) stops
-   the run before the request is written: the packet is ``PENDING``; any other is ``FAILED``.
+   messages as leaving now (a shared pacer also hands out a request slot), and the request is
+   written at once (docs/engine.md, "Pacing"). Until the request is written nothing has left,
+   so a packet whose wait there ends without a send is ``PENDING``, never left marked in
+   flight: cancelled (Ctrl-C), or an error whose verdict is ``FATAL`` or ``SAFE`` from the
+   journal or the pacer (a journal that cannot record the mark, a lease lost,
+   ``RedisAuthError``, ``RedisUnavailableError``): the run stops with it. Any other error
+   there is the packet's: ``FAILED``.
 3. The answer is dispatched on the error's ``verdict`` (``_exceptions.py``), the library's one
    classification:
 
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import anyio
 
@@ -61,6 +66,13 @@ __all__ = ["Deliverer"]
 
 log = logging.getLogger("m5c_async.engine")
 Emit = Callable[[PacketOutcome], Awaitable[None]]
+#: Seconds a cancelled packet's PENDING outcome may take to be recorded.
+_RECORD_DEADLINE = 1.0
+
+
+async def _give_back(slot: AsyncExitStack | None) -> None:
+    if slot is not None:
+        await slot.aclose()
 
 
 class Deliverer:
@@ -93,29 +105,48 @@ class Deliverer:
                 await self._emit_pending(packet, run, emit, attempts)
                 return
             attempts += 1
+            slot = AsyncExitStack() if self.pacer.shared else None
             try:
                 if run.before_send is not None:
                     # Marked before the gate, so the gate's booking is the moment the request
                     # is written: time spent journaling never bunches requests on the wire.
                     with anyio.CancelScope(shield=True):
                         await run.before_send(packet)
+                # Waiting at the gate and for a shared slot can be cancelled (Ctrl-C during a
+                # Redis outage): nothing has left yet.
                 await self.pacer.acquire(len(packet))
-            except Exception as exc:  # any failure is this packet's outcome
-                if isinstance(exc, M5CError) and exc.verdict is Verdict.FATAL:
-                    # e.g. a journal that cannot record the mark: nothing may leave any more,
-                    # and this packet was not sent, so it stays pending.
-                    run.stop(exc)
+                if slot is not None:
+                    await slot.enter_async_context(self.pacer.slot())
+            except anyio.get_cancelled_exc_class():
+                # Cancelled before the request left: the packet is PENDING (the journal puts
+                # its in-flight mark back), recorded within a bounded, shielded moment.
+                with anyio.move_on_after(_RECORD_DEADLINE, shield=True):
+                    await _give_back(slot)
                     await self._emit_pending(packet, run, emit, attempts)
-                    return
+                raise
+            except M5CError as exc:
+                await _give_back(slot)
+                if exc.verdict is Verdict.FATAL or exc.verdict is Verdict.SAFE:
+                    # The pacer's store (or the journal) failed, not this packet: nothing
+                    # left, so the run stops and the packet stays PENDING (rule 2).
+                    run.stop(exc)
+                    await self._emit_pending(packet, run, emit, attempts, exc)
+                else:
+                    log.error("packet %d not sent: %s", packet.id, exc.message)
+                    await self._emit_end(packet, run, emit, attempts, OutcomeKind.FAILED, exc)
+                return
+            except Exception as exc:  # any failure is this packet's outcome
+                await _give_back(slot)
                 err = UnexpectedError.wrap(exc, may_have_left=False)
                 log.error("packet %d not sent: %s", packet.id, err.message)
                 await self._emit_end(packet, run, emit, attempts, OutcomeKind.FAILED, err)
                 return
             if run.stopping:
+                await _give_back(slot)
                 await self._emit_pending(packet, run, emit, attempts)
                 return
             with anyio.CancelScope(shield=True):
-                step = await self._attempt(packet, run, emit, attempts)
+                step = await self._attempt(packet, run, emit, attempts, slot)
             if isinstance(step, Done):
                 return
             if isinstance(step, Resend):
@@ -124,8 +155,16 @@ class Deliverer:
                 await self.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _attempt(self, packet: Packet, run: RunState, emit: Emit, attempts: int) -> Step:
-        """One request, and what its answer means for the packet."""
+    async def _attempt(
+        self,
+        packet: Packet,
+        run: RunState,
+        emit: Emit,
+        attempts: int,
+        slot: AsyncExitStack | None,
+    ) -> Step:
+        """One request, and what its answer means for the packet; ``slot`` (the shared pacer's
+        request slot, when taken) is given back as soon as the answer is in."""
         stats = run.stats
         stats.requests += 1
         stats.in_flight += 1
@@ -134,11 +173,10 @@ class Deliverer:
             hooks.request_start(packet, attempts)
         began = self.clock() if hooks.request_end else 0.0
         try:
-            if self.pacer.shared:
-                async with self.pacer.slot():
-                    receipt = await self._send(packet, run)
-            else:
+            try:
                 receipt = await self._send(packet, run)
+            finally:
+                await _give_back(slot)
         except M5CError as exc:
             err = exc
         except Exception as exc:  # any failure is this packet's outcome
