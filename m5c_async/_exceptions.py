@@ -50,6 +50,7 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── JournalWriteError          a write failed: disk full, read-only, I/O (fatal)
     │   └── JournalCorruptError        the file is not a sound SQLite journal (fatal)
     ├── FrequencyLimitError            the per-number guard refused a send (pointless now)
+    ├── GuardFullError                 the local guard is full of open windows (pointless now)
     ├── SharedStoreError               the Redis of a shared pacer or guard failed (pointless)
     │   ├── RedisAuthError             wrong password or user, no permission: never retried (fatal)
     │   └── RedisUnavailableError      unreachable for longer than allowed; nothing sent (safe)
@@ -82,6 +83,7 @@ __all__ = [
     "EngineStoppedError",
     "FormatError",
     "FrequencyLimitError",
+    "GuardFullError",
     "HTTPStatusError",
     "InsufficientBalanceError",
     "InvalidNumberError",
@@ -628,6 +630,24 @@ class RedisUnavailableError(SharedStoreError):
     reservation, so nothing was sent. Sending again once Redis answers is safe."""
 
     verdict = Verdict.SAFE
+
+
+class GuardFullError(M5CError):
+    """The local frequency guard holds ``max_numbers`` numbers whose windows are all open: a new
+    number is refused rather than another's count forgotten.
+
+    Attributes:
+        max_numbers: the table's size.
+        retry_after: seconds until the oldest window closes and makes room.
+    """
+
+    def __init__(self, max_numbers: int, retry_after: float) -> None:
+        super().__init__(
+            f"the frequency guard holds {max_numbers} numbers with open windows; "
+            f"retry after {retry_after:.0f} s (or use a RedisGuard, or raise max_numbers)"
+        )
+        self.max_numbers = max_numbers
+        self.retry_after = retry_after
 
 
 class EngineStoppedError(M5CError):

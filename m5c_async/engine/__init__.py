@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._engine import CampaignRun, SendEngine
-from ._guard import FrequencyGuard
+from ._guard import FrequencyGuard, Guard
 from ._intake import Intake, IntakeBatch
 from ._model import (
     Campaign,
@@ -23,6 +23,7 @@ from ._model import (
 )
 from ._pacer import Aimd, LocalPacer, Pacer
 from ._preflight import PreflightReport, preflight
+from ._redis_guard import RedisGuard
 from ._redis_pacer import RedisPacer
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "EngineConfig",
     "EngineStats",
     "FrequencyGuard",
+    "Guard",
     "Hooks",
     "Intake",
     "IntakeBatch",
@@ -45,6 +47,7 @@ __all__ = [
     "PreflightReport",
     "RateMeter",
     "ReconcileEvent",
+    "RedisGuard",
     "RedisPacer",
     "RequestEnd",
     "RunInfo",

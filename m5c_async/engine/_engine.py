@@ -36,7 +36,7 @@ from .._exceptions import InvalidParameterError, UnexpectedError
 from ..client import AsyncClient, SendReceipt
 from ..protocol import PROFILES, check_content
 from ._delivery import Deliverer
-from ._guard import FrequencyGuard
+from ._guard import Guard
 from ._hooks import HookSet
 from ._intake import Intake
 from ._model import (
@@ -87,7 +87,7 @@ class SendEngine:
         *,
         pacer: Pacer | None = None,
         hooks: Sequence[Hooks] | None = None,
-        guard: FrequencyGuard | None = None,
+        guard: Guard | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
@@ -354,6 +354,9 @@ class SendEngine:
         Raises:
             InvalidRequestError: a bad number or content.
             FrequencyLimitError: the per-number guard refused it.
+            GuardFullError: the local guard's table is full of open windows.
+            RedisUnavailableError, RedisAuthError: a ``RedisGuard`` could not check it (nothing
+                sent).
             EngineStoppedError: the engine stopped (e.g. a fatal account error) before sending,
                 or the service ended while this message waited.
             ProviderError: the platform refused the request for good.

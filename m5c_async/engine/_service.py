@@ -109,7 +109,7 @@ class SubmitService:
         number = normalize(mobile)
         check_content(content, engine.client.encoding)
         if engine.guard is not None:
-            engine.guard.check(number)
+            await engine.guard.acheck(number)
         waiter = _Waiter()
         pending = self._lingering.setdefault(content, [])
         pending.append((number, waiter))

@@ -29,6 +29,7 @@ from m5c_async.simulator import AccountConfig, PlatformSettings, run_simulator
 from tests.conftest import APIKEY, PASSWORD
 from tests.redis_server import RedisServer
 
+QUIET = PlatformSettings(reports=False)
 RIGHT = "redis-right-Pw-7731"
 WRONG = "redis-wrong-Pw-4410"
 
