@@ -32,6 +32,7 @@ test: lint typecheck unit docs
 chaos: $(STAMP)
 	M5C_CHAOS=1 $(BIN)/python -m pytest -q -s tests/reliability/test_fault_matrix.py
 	M5C_KILLS=20 $(BIN)/python -m pytest -q -s tests/journal/test_kill_resume.py
+	M5C_CHAOS=1 $(BIN)/python -m pytest -q -s tests/reliability/test_chaos_redis.py
 
 demo: $(STAMP)
 	$(BIN)/m5c demo --out demo-output

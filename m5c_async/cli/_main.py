@@ -425,13 +425,7 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
     from ._progress import ProgressHooks
 
     hooks = ProgressHooks()
-    pacer = _redis_pacer(args, sms, config)
-    if pacer is not None:
-        try:
-            await pacer.check()  # refused credentials end here, before anything is recorded
-        except BaseException:
-            await pacer.aclose()
-            raise
+    pacer = await _checked_redis_pacer(args, sms, config)  # before anything is recorded
 
     async def work() -> Any:
         if args.journal is not None:
@@ -461,6 +455,30 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
         if pacer is not None:
             await pacer.aclose()
     return _report_result(args, result)
+
+
+def _stored_config(row: Any) -> Any:
+    """The engine settings a stored campaign was created with (what ``resume`` sends at)."""
+    from ..engine import EngineConfig
+
+    return EngineConfig(
+        profile=BusinessType(row.profile),
+        packet_size=row.settings.get("packet_size"),
+        rate=row.settings.get("rate"),
+    )
+
+
+async def _checked_redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any:
+    """The shared pacer of ``--redis`` (or ``M5C_REDIS_URL``), asked once before anything is
+    sent: refused credentials end the command here (exit 10)."""
+    pacer = _redis_pacer(args, sms, config)
+    if pacer is not None:
+        try:
+            await pacer.check()
+        except BaseException:
+            await pacer.aclose()
+            raise
+    return pacer
 
 
 def _redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any:
@@ -524,13 +542,20 @@ async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
             engine_hooks: list[Any] = [hooks]
             if metrics is not None:
                 engine_hooks.append(metrics.engine_hooks(row.profile))
+            pacer = await _checked_redis_pacer(args, sms, _stored_config(row))
 
             async def work() -> Any:
-                return await resume_campaign(sms, journal, campaign_id=row.id, hooks=engine_hooks)
+                return await resume_campaign(
+                    sms, journal, campaign_id=row.id, hooks=engine_hooks, pacer=pacer
+                )
 
-            _, result, (found, returned) = await _maybe_progress(
-                args, hooks, sms, status.pending + status.in_flight, work
-            )
+            try:
+                _, result, (found, returned) = await _maybe_progress(
+                    args, hooks, sms, status.pending + status.in_flight, work
+                )
+            finally:
+                if pacer is not None:
+                    await pacer.aclose()
     return _report_result(args, result, reconciled_accepted=found, returned_to_pending=returned)
 
 
