@@ -4,7 +4,8 @@ Single-number packets at 600 msg/s with every packet committed ``in_flight`` bef
 and its outcome written after. Target (issue 6): the journal is never the bottleneck: the
 steady rate stays at the cap with zero throttle replies.
 
-    .venv/bin/python benchmarks/bench_journal.py --messages 12000
+    .venv/bin/python benchmarks/bench_journal.py --messages 12000 [--synchronous NORMAL]
+    .venv/bin/python benchmarks/bench_journal.py --messages 12000 --no-journal   # baseline
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import anyio
 from _common import ACCOUNT, cpu_seconds, simulator, stats, write
 
 from m5c_async import AsyncClient
-from m5c_async.engine import Campaign, EngineConfig
+from m5c_async.engine import Campaign, EngineConfig, SendEngine
 from m5c_async.journal import Journal, run_campaign
 
 
@@ -28,6 +29,9 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=12_000)
     parser.add_argument(
         "--synchronous", choices=["FULL", "NORMAL"], default="FULL", help="the journal's setting"
+    )
+    parser.add_argument(
+        "--no-journal", action="store_true", help="the same campaign without a journal (baseline)"
     )
     args = parser.parse_args()
     figures: dict[str, float] = {}
@@ -44,13 +48,16 @@ def main() -> int:
                 Journal(Path(folder) / "journal.db", synchronous=args.synchronous) as journal,
             ):
                 numbers = [f"138{i:08d}" for i in range(args.messages)]
+                campaign = Campaign(numbers=numbers, content="x")
                 t0, c0 = time.monotonic(), cpu_seconds()
-                _, result = await run_campaign(
-                    client,
-                    journal,
-                    Campaign(numbers=numbers, content="x"),
-                    EngineConfig(packet_size=1),
-                )
+                if args.no_journal:
+                    result = await SendEngine(client, EngineConfig(packet_size=1)).run_campaign(
+                        campaign
+                    )
+                else:
+                    _, result = await run_campaign(
+                        client, journal, campaign, EngineConfig(packet_size=1)
+                    )
                 wall = time.monotonic() - t0
                 figures.update(
                     accepted=result.accepted,
@@ -68,7 +75,7 @@ def main() -> int:
         {
             "benchmark": "journaled campaign at the notification cap, single-number packets",
             "messages": args.messages,
-            "synchronous": args.synchronous,
+            "synchronous": None if args.no_journal else args.synchronous,
             **figures,
             "steady_rate_msg_per_s": round(rate, 1),
             "throttled_replies": s["throttled"],

@@ -595,9 +595,8 @@ def _first_named(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``m5c`` and ``python -m m5c_async``."""
-    parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         # The M5C_* environment, read once: a bad value stops every command with its name.
         args.settings = Settings.from_env()
         if args.command == "sim":

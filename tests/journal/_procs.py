@@ -6,6 +6,7 @@ as synchronisation).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -71,6 +72,7 @@ def simulator(rate: int = 600) -> Iterator[Simulator]:
         if "ready" in sim.stdout.readline():
             break
         sim.wait(timeout=10)
+        sim.stdout.close()
     else:
         raise AssertionError("the simulator did not start on five port pairs")
     with sim:
@@ -164,3 +166,41 @@ def small_disk(folder: Path, size: str = "4m") -> Iterator[SmallDisk]:
         yield SmallDisk(folder)
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+#: ``make chaos`` (M5C_CHAOS=1): larger scenarios, and their rows stored in the fault table.
+CHAOS = os.environ.get("M5C_CHAOS") == "1"
+TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "fault_matrix.json"
+
+
+def chaos_row(
+    scenario: str,
+    *,
+    messages: int,
+    accepted: int,
+    pending: int,
+    duplicates: int,
+    lost: int,
+    seconds: float,
+) -> None:
+    """Print a row of the fault table (``tests/reliability/test_fault_matrix.py``'s columns);
+    under ``make chaos`` store it in ``benchmarks/results/fault_matrix.json`` too."""
+    row = {
+        "scenario": scenario,
+        "messages": messages,
+        "accepted": accepted,
+        "pending": pending,
+        "duplicates": duplicates,
+        "lost": lost,
+        "reports_stored": 0,
+        "report_duplicates": 0,
+        "seconds": seconds,
+    }
+    if CHAOS:
+        rows = json.loads(TABLE.read_text()) if TABLE.exists() else {}
+        rows[scenario] = row | {"full": True}
+        TABLE.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    print(
+        f"\n{scenario:24} messages {messages:5} accepted {accepted:5} pending {pending:4}"
+        f" duplicates {duplicates} lost {lost} {seconds:.1f}s"
+    )

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from m5c_async import CampaignBusyError, JournalError
 from m5c_async.engine import Campaign, Packet
 from m5c_async.journal import Journal
 from tests.conftest import FakeClock
-from tests.journal._procs import count, m5c, numbers_file, simulator, wait_for
+from tests.journal._procs import chaos_row, count, m5c, numbers_file, simulator, wait_for
 
 EXIT_BUSY = 6
 EXIT_USAGE = 2
@@ -39,6 +40,7 @@ def test_a_second_process_is_refused_while_the_owner_runs(tmp_path: Path) -> Non
     owner; the owner finishes; the simulator saw every number exactly once."""
     numbers = numbers_file(tmp_path, TOTAL)
     journal = tmp_path / "two.db"
+    started = time.monotonic()
     with simulator() as sim:
         owner = m5c(_run_args(numbers, journal), sim.env)
         try:
@@ -66,7 +68,17 @@ def test_a_second_process_is_refused_while_the_owner_runs(tmp_path: Path) -> Non
                 owner.kill()
         assert owner.returncode == 0, err
         ledger = sim.ledger()
-        assert sim.stats()["duplicates"] == 0
+        doubled = sim.stats()["duplicates"]
+    chaos_row(
+        "two processes, one journal",
+        messages=TOTAL,
+        accepted=len(set(ledger)),
+        pending=count(journal, "SELECT COUNT(*) FROM messages WHERE state = 'pending'"),
+        duplicates=len(ledger) - len(set(ledger)) + doubled,
+        lost=TOTAL - len(set(ledger)),
+        seconds=time.monotonic() - started,
+    )
+    assert doubled == 0
     assert len(ledger) == len(set(ledger)) == TOTAL
     assert json.loads(out.strip().splitlines()[-1])["accepted"] == TOTAL
 
