@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from m5c_async import Credentials
 
-# No per-example deadline: a property's examples are checked for what they return, and a loaded
-# machine (CI, a benchmark beside the suite) makes any wall-clock deadline a flake.
-settings.register_profile("m5c", deadline=None)
+# No per-example deadline and no "too slow" health check: a property's examples are checked for
+# what they return, and a loaded machine (CI, a benchmark beside the suite) makes any wall-clock
+# limit a flake.
+settings.register_profile("m5c", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("m5c")
 
 PASSWORD = "s3cret-pass"
