@@ -196,7 +196,7 @@ class _Gauges(Collector):
         )
         factor = GaugeMetricFamily(
             "m5c_pacing_factor",
-            "The AIMD factor of the pacing rate: 1 at full speed, halved at each throttle.",
+            "The AIMD factor of the pacing rate: 1 at full speed, cut at each throttle.",
             labels=["profile"],
         )
         in_flight = GaugeMetricFamily(
