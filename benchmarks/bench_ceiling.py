@@ -82,7 +82,10 @@ async def run_aiohttp(
     import aiohttp
 
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    connector = aiohttp.TCPConnector(limit=connections)
+    # tinyproxy ends every connection after its reply (without saying so): through it, aiohttp
+    # reusing a connection races that close, so each request gets a fresh one, as FastWire
+    # does once it has seen the proxy do it.
+    connector = aiohttp.TCPConnector(limit=connections, force_close=proxy is not None)
     async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
 
         async def post(body: bytes) -> str:
@@ -124,7 +127,8 @@ def cpu_at_cap(base: str, seconds: float) -> dict[str, float]:
 
     async def run() -> None:
         async with _client(base, 300, None) as client:
-            engine = SendEngine(client, EngineConfig(profile="notification"), hooks=[])
+            config = EngineConfig(profile="notification", packet_size=1)
+            engine = SendEngine(client, config, hooks=[])
             cpu0, t0 = cpu_seconds(), time.monotonic()
             result = await engine.run_campaign(
                 Campaign(numbers=(f"138{i:08d}" for i in range(count)), content=CONTENT)
