@@ -74,16 +74,22 @@ async def test_the_documented_fastapi_app_counts_its_codes_and_their_reports(
                             r"\d+", sent.json()["msgid"]
                         )
 
-                    async def reports() -> float:
+                    async def reports() -> tuple[float, float]:
                         text = (await http.get(f"/sms/{token}/metrics")).text
-                        return _total(text, "m5c_reports_received_total") - _total(
-                            before, "m5c_reports_received_total"
+                        return tuple(  # type: ignore[return-value]
+                            _total(text, name) - _total(before, name)
+                            for name in (
+                                "m5c_reports_received_total",
+                                "m5c_delivery_latency_seconds_count",
+                            )
                         )
 
-                    pushed = 0.0
-                    with anyio.fail_after(20):
-                        while pushed < 10:
-                            pushed = await reports()
+                    # a report is counted when it arrives and its delivery latency once it is
+                    # matched to its send: wait for both (a condition, with a deadline)
+                    pushed = timed = 0.0
+                    with anyio.fail_after(60):
+                        while pushed < 10 or timed < 10:
+                            pushed, timed = await reports()
                             await anyio.sleep(0.05)
                     after = (await http.get("/metrics")).text
             finally:
