@@ -4,6 +4,7 @@ commands whose stderr is read line by line while they run."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -59,8 +60,16 @@ def m5c_env(base: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def _sigint_as_a_terminal_sends_it() -> None:
+    # A suite started in the background (``make test &``, nohup) ignores SIGINT, and a child
+    # inherits that: it would ignore the Ctrl-C the tests send. Python turns SIGINT into
+    # KeyboardInterrupt only when it starts with the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Command:
-    """A running ``m5c`` command; its stderr lines are collected as they come."""
+    """A running ``m5c`` command; its stderr lines are collected as they come. It receives
+    SIGINT as from a terminal, whatever the test process ignores."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
@@ -69,6 +78,7 @@ class Command:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_sigint_as_a_terminal_sends_it,
         )
         self.stderr: list[str] = []
         self.stdout = ""
