@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -12,6 +14,12 @@ from m5c_async import Credentials
 # limit a flake.
 settings.register_profile("m5c", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("m5c")
+
+# A suite started in the background (`make test &`, nohup, some CI runners) inherits SIGINT
+# ignored, and every command the tests start would inherit that too: the Ctrl-C tests need it
+# delivered. A handler (unlike SIG_IGN) is reset to the default in the children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PASSWORD = "s3cret-pass"
 APIKEY = "d72f33697f8443b397bddba173e30410"
