@@ -17,9 +17,7 @@ Rules:
    ``prometheus_client.REGISTRY``, so ``make_asgi_app()`` and ``start_http_server()`` serve them.
 4. Delivery latency (accepted -> the report's receive time) is measured for reports of msgids this
    process accepted, remembered for the last ``delivery_window`` accepted requests: the engine
-   and the receiver (or pull loop) must report to the same registry. A report that arrives
-   before its send is recorded (the platform can push it before the engine has read the reply)
-   is held, up to ``delivery_window`` msgids, and observed when the send is.
+   and the receiver (or pull loop) must report to the same registry.
 
 The engine never imports this module (a test checks it).
 """
@@ -178,9 +176,6 @@ class _Families:
             "m5c_journal_errors", "Journal operations that failed, by error class.", ["error"]
         )
         self.sent: dict[str, float] = {}
-        #: Reports that arrived before their send was recorded as accepted (the platform can push
-        #: a report before the engine has read its reply): msgid -> (status label, receive time).
-        self.early: dict[str, list[tuple[str, float]]] = {}
         self.delivery_window = delivery_window
         self.statuses: set[str] = set()
         self.engines: weakref.WeakKeyDictionary[SendEngine, str] = weakref.WeakKeyDictionary()
@@ -251,15 +246,6 @@ _FAMILIES: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.Wea
 _FAMILIES_LOCK = threading.Lock()
 
 
-def _remember(
-    early: dict[str, list[tuple[str, float]]], msgid: str, item: tuple[str, float], most: int
-) -> None:
-    """Hold a report whose send is not recorded yet; the oldest msgid goes past ``most``."""
-    early.setdefault(msgid, []).append(item)
-    if len(early) > most:
-        del early[next(iter(early))]
-
-
 def _families(registry: CollectorRegistry, delivery_window: int) -> _Families:
     with _FAMILIES_LOCK:
         found = _FAMILIES.get(registry)
@@ -324,12 +310,9 @@ class Metrics:
         for report in reports:
             label = status_label(report.status, f.statuses)
             counts[label] = counts.get(label, 0) + 1
-            at = report.at.timestamp() if report.at is not None else now
-            with f.lock:  # against on_outcome recording the same msgid from another thread
-                accepted = sent.get(report.msgid)
-                if accepted is None:
-                    _remember(f.early, report.msgid, (label, at), f.delivery_window)
+            accepted = sent.get(report.msgid)
             if accepted is not None:
+                at = report.at.timestamp() if report.at is not None else now
                 f.delivery.labels(label).observe(max(at - accepted, 0.0))
         for label, n in counts.items():
             f.reports.labels(via, label).inc(n)
@@ -393,14 +376,10 @@ class EngineMetrics(Hooks):
             if outcome.reconciled:
                 self._child(self._f.reconciled, node).inc(count)
             if outcome.msgid is not None and outcome.sent_at is not None:
-                f = self._f
-                with f.lock:
-                    f.sent[outcome.msgid] = outcome.sent_at
-                    if len(f.sent) > f.delivery_window:
-                        del f.sent[next(iter(f.sent))]
-                    early = f.early.pop(outcome.msgid, ()) if f.early else ()
-                for label, at in early:
-                    f.delivery.labels(label).observe(max(at - outcome.sent_at, 0.0))
+                sent = self._f.sent
+                sent[outcome.msgid] = outcome.sent_at
+                if len(sent) > self._f.delivery_window:
+                    del sent[next(iter(sent))]
 
     def on_request_end(self, event: RequestEnd) -> None:
         """Count the request by outcome and error class; observe its latency."""

@@ -278,33 +278,3 @@ def test_the_documented_alert_rules_use_metrics_that_exist() -> None:
             )
             assert used <= labels[base] | {"le"}, (name, used)
     assert named == set(labels)
-
-
-def test_a_report_pushed_before_its_send_is_recorded_still_gets_its_latency() -> None:
-    """The platform can push a report before the engine has read the send's reply: the report is
-    held and its delivery latency observed once the accepted send is recorded, exactly once."""
-    from m5c_async.engine import OutcomeKind, PacketOutcome
-    from m5c_async.protocol import read_report_push
-
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    hooks = metrics.engine_hooks("notification")
-    sent_at = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC).timestamp()
-    early = read_report_push(f"{int(sent_at) + 7},13800000000,DELIVRD,{int(sent_at) + 7}")
-    assert len(early.records) == 1
-    metrics.on_inbound(early, via="push")
-    count = "m5c_delivery_latency_seconds_count"
-    assert total(registry, count) == 0  # its send is not known yet
-    accepted = PacketOutcome(
-        kind=OutcomeKind.ACCEPTED,
-        packet_id=1,
-        numbers=("13800000000",),
-        msgid=str(int(sent_at) + 7),
-        node="http://qingdao",
-        sent_at=sent_at,
-    )
-    hooks.on_outcome(accepted)
-    assert total(registry, count) == 1
-    assert total(registry, "m5c_delivery_latency_seconds_sum") == pytest.approx(7.0)
-    hooks.on_outcome(accepted)  # held reports are observed once
-    assert total(registry, count) == 1
