@@ -21,11 +21,14 @@ is quarantined with its raw text (``_inbound.py`` states the rules).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import math
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -99,6 +102,25 @@ _BATCH = 5000
 #: messages in all (``Journal.packets``).
 _TAKE_PACKETS = 64
 _TAKE_MESSAGES = 2000
+#: Seconds between two commits of in-flight marks (``Journal.mark_in_flight``): the marks made
+#: meanwhile share one commit (one fsync). A mark waits for it *before* the pacer's gate, where
+#: packets queue anyway at the cap, so it delays no request that the gate would have let go.
+MARK_INTERVAL = 0.05
+#: Messages whose marks make a commit go at once, without waiting for the interval.
+_MARK_MESSAGES = 10_000
+#: Seconds an unawaited write (an outcome, a request log line) may wait to share a commit.
+WRITE_DEFER = 0.1
+
+
+@dataclass(slots=True)
+class _Marks:
+    """In-flight marks waiting for one commit."""
+
+    done: asyncio.Future[None]
+    full: asyncio.Event
+    packets: list[tuple[int, float]]
+    due: float
+    messages: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +320,9 @@ class Journal:
         clock: Unix time, injectable for tests.
         retry_window: seconds within which an identical anonymous reply is a retry.
         lease: seconds without a heartbeat after which a campaign's owner counts as dead.
+        mark_interval: seconds between two commits of in-flight marks; the marks made
+            meanwhile share the commit (0: every mark commits on its own).
+        write_defer: seconds an outcome (not awaited) may wait to share a commit.
         synchronous: SQLite's ``synchronous`` setting; ``FULL`` (the default) fsyncs every
             commit, so what was acknowledged survives a power cut. ``NORMAL`` survives a
             killed process only: for throwaway journals.
@@ -312,9 +337,20 @@ class Journal:
         observer: JournalObserver | None = None,
         lease: float = LEASE,
         synchronous: str = "FULL",
+        mark_interval: float = MARK_INTERVAL,
+        write_defer: float = WRITE_DEFER,
     ) -> None:
         self.path = Path(path)
-        self.store = Store(self.path, observer=observer, synchronous=synchronous)
+        self.store = Store(self.path, observer=observer, synchronous=synchronous, defer=write_defer)
+        self.mark_interval = mark_interval
+        self._marks: _Marks | None = None
+        self._marked_at = -math.inf
+        self._flushes: set[asyncio.Task[None]] = set()
+        #: Outcomes recorded and not yet taken by the writer (``record``).
+        self._outcomes: list[
+            tuple[str, float, str | None, str | None, str | None, int, Sequence[str]]
+        ] = []
+        self._outcomes_lock = threading.Lock()
         self.clock = clock
         self.retry_window = retry_window
         self.lease = lease
@@ -693,8 +729,12 @@ class Journal:
                 else:
                     yield Packet(packet_id, numbers, tuple(c for _, c in picked))
 
-    async def mark_in_flight(self, packet: Packet) -> None:
-        """Commit the packet's ``in_flight`` state; awaited right before its request leaves.
+    async def mark_in_flight(self, packet: Packet, *, within: float | None = None) -> None:
+        """Commit the packet's ``in_flight`` state; awaited before its request may leave.
+
+        Marks made within ``mark_interval`` (or ``within``, when shorter: the longest this
+        mark may wait) of the previous commit of marks share the next one (one fsync for many
+        packets); a mark after a quiet spell commits at once.
 
         Raises:
             JournalError: the mark could not be committed, an earlier write of this run failed
@@ -702,30 +742,71 @@ class Journal:
         """
         if self.halted is not None:
             raise self.halted
-        now = self.clock()
-
-        def mark(conn: sqlite3.Connection) -> None:
-            if self._owned:
-                row = conn.execute(
-                    "SELECT campaign FROM packets WHERE id = ?", (packet.id,)
-                ).fetchone()
-                if row is not None:
-                    self._fence(conn, int(row[0]), now)
-            conn.execute(
-                "UPDATE packets SET state = 'in_flight', sent_at = ? WHERE id = ?",
-                (now, packet.id),
-            )
-            conn.execute(
-                "UPDATE messages SET state = 'in_flight' WHERE packet = ? AND state = 'queued'",
-                (packet.id,),
-            )
-
         try:
             self._check_writes()
-            await self.store.run(mark)
         except JournalError as exc:
             self._halt(exc)
             raise
+        loop = asyncio.get_running_loop()
+        interval = self.mark_interval if within is None else min(within, self.mark_interval)
+        due = self._marked_at + interval
+        marks = self._marks
+        if marks is None:
+            marks = self._marks = _Marks(loop.create_future(), asyncio.Event(), [], due=due)
+            task = loop.create_task(self._commit_marks(marks, due - loop.time()))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+        marks.packets.append((packet.id, self.clock()))
+        marks.messages += len(packet)
+        if marks.messages >= _MARK_MESSAGES or due < marks.due:
+            marks.full.set()  # commit now: enough waits, or this mark may not wait as long
+        try:
+            # Shielded: a caller cancelled while waiting leaves the shared commit to the others.
+            await asyncio.shield(marks.done)
+        except JournalError as exc:
+            self._halt(exc)
+            raise
+
+    async def _commit_marks(self, marks: _Marks, delay: float) -> None:
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(marks.full.wait(), delay)
+        if self._marks is marks:
+            self._marks = None
+        self._marked_at = asyncio.get_running_loop().time()
+        rows = marks.packets
+        owned = bool(self._owned)
+
+        def mark(conn: sqlite3.Connection) -> None:
+            if owned:
+                ids = json.dumps([packet_id for packet_id, _ in rows])
+                for (campaign_id,) in conn.execute(
+                    "SELECT DISTINCT campaign FROM packets"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                ).fetchall():
+                    self._fence(conn, int(campaign_id), max(at for _, at in rows))
+            conn.executemany(
+                "UPDATE packets SET state = 'in_flight', sent_at = ? WHERE id = ?",
+                [(at, packet_id) for packet_id, at in rows],
+            )
+            conn.executemany(
+                "UPDATE messages SET state = 'in_flight' WHERE packet = ? AND state = 'queued'",
+                [(packet_id,) for packet_id, _ in rows],
+            )
+
+        try:
+            await self.store.run(mark)
+        except asyncio.CancelledError:
+            marks.done.cancel()
+            raise
+        except Exception as exc:  # every waiter of this commit gets its failure
+            marks.done.set_exception(exc)
+        else:
+            marks.done.set_result(None)
+        # Nobody may be left to retrieve it (every waiter cancelled): not worth a warning.
+        if marks.done.done() and not marks.done.cancelled():
+            marks.done.exception()
 
     def record(self, outcome: PacketOutcome) -> None:
         """Write an outcome (not awaited: it commits after the packet's in-flight mark)."""
@@ -739,31 +820,46 @@ class Journal:
             OutcomeKind.PENDING: "pending",
         }[outcome.kind]
         reason = outcome.error.message if outcome.error is not None else None
-        rows = [
-            (state, outcome.msgid, outcome.node, reason, outcome.packet_id, n)
-            for n in outcome.numbers
-        ]
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE messages SET state = ?, msgid = ?, node = ?, reason = ?,"
-                " packet = CASE WHEN ? = 'pending' THEN NULL ELSE packet END"
-                " WHERE packet = ? AND mobile = ?",
-                [(s, m, node, r, s, p, n) for s, m, node, r, p, n in rows],
-            )
-            remaining = conn.execute(
-                "SELECT COUNT(*) FROM messages"
-                " WHERE packet = ? AND state IN ('queued', 'in_flight')",
-                (outcome.packet_id,),
-            ).fetchone()[0]
-            if not remaining:
-                conn.execute(
-                    "UPDATE packets SET state = ?, ended_at = ?, msgid = ?, node = ?, error = ?"
-                    " WHERE id = ?",
-                    (state, now, outcome.msgid, outcome.node, reason, outcome.packet_id),
+        with self._outcomes_lock:  # the writer thread takes the list
+            first = not self._outcomes
+            self._outcomes.append(
+                (
+                    state,
+                    now,
+                    outcome.msgid,
+                    outcome.node,
+                    reason,
+                    outcome.packet_id,
+                    outcome.numbers,
                 )
+            )
+        if first:  # one write for every outcome recorded until the writer takes it
+            self.store.submit(self._write_outcomes)
 
-        self.store.submit(write)
+    def _write_outcomes(self, conn: sqlite3.Connection) -> None:
+        """Write the outcomes recorded so far, in order (in the writer thread)."""
+        with self._outcomes_lock:
+            outcomes, self._outcomes = self._outcomes, []
+        conn.executemany(
+            "UPDATE messages SET state = ?, msgid = ?, node = ?, reason = ?,"
+            " packet = CASE WHEN ? = 'pending' THEN NULL ELSE packet END"
+            " WHERE packet = ? AND mobile = ?",
+            [
+                (state, msgid, node, reason, state, packet, number)
+                for state, _, msgid, node, reason, packet, numbers in outcomes
+                for number in numbers
+            ],
+        )
+        # A packet ends with the outcome that settles its last message.
+        conn.executemany(
+            "UPDATE packets SET state = ?1, ended_at = ?2, msgid = ?3, node = ?4, error = ?5"
+            " WHERE id = ?6 AND NOT EXISTS (SELECT 1 FROM messages"
+            " WHERE packet = ?6 AND state IN ('queued', 'in_flight'))",
+            [
+                (state, at, msgid, node, reason, packet)
+                for state, at, msgid, node, reason, packet, _ in outcomes
+            ],
+        )
 
     def record_request(self, event: RequestEnd) -> None:
         """Log a request that was not accepted, under its packet's campaign (not awaited)."""

@@ -224,12 +224,17 @@ class Store:
         observer: JournalObserver | None = None,
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
+        defer: float = 0.0,
     ) -> None:
         self.path = Path(path)
         #: Told of each group commit, from the writer thread (metrics).
         self.observer = observer
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
+        #: Seconds a group of unawaited writes only (``submit``) waits for more before it
+        #: commits: nobody waits for them, so they can share the next awaited commit's fsync.
+        self.defer = defer
+        self._urgent = threading.Event()
         #: Seconds ``close`` waits for the writer (Ctrl-C must end a command within 2 s).
         self.close_timeout = 1.5
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -353,6 +358,18 @@ class Store:
             batch.append((beat, _BEAT))
         if first is not _BEAT:
             batch.append(first)
+        self._urgent.clear()  # before draining: a ``run`` from now on is seen either way
+        awaited = self._drain(batch)
+        if self.defer > 0 and not awaited and any(f is None for _, f in batch):
+            # Nobody waits: sleep until somebody does (``run``, ``close``) or ``defer`` is up,
+            # without waking for each further unawaited write (600 wake-ups a second at the cap).
+            self._urgent.wait(self.defer)
+            self._drain(batch)
+        return batch
+
+    def _drain(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> bool:
+        """Add what is queued to ``batch``; True when it must commit now: anybody in it waits
+        for its commit, or the store is closing."""
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -360,9 +377,9 @@ class Store:
                 break
             if item is _STOP:
                 self._queue.put(_STOP)
-                break
+                return True
             batch.append(item)
-        return batch
+        return any(f is not None and f is not _BEAT for _, f in batch)
 
     def _commit(
         self, conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]
@@ -439,6 +456,7 @@ class Store:
         self._alive()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put((fn, future))
+        self._urgent.set()
         return await future
 
     def submit(self, fn: Callable[[sqlite3.Connection], object]) -> None:
@@ -458,6 +476,7 @@ class Store:
             return
         thread, self._thread = self._thread, None
         self._queue.put(_STOP)
+        self._urgent.set()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 

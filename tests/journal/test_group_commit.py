@@ -1,0 +1,174 @@
+"""Group commits at the cap: in-flight marks share a commit, outcomes wait for the next one.
+
+At 600 single-number packets a second each packet's mark and outcome would otherwise cost a
+commit (an fsync) of its own. These tests check the sharing by counting commits and reading the
+file from a second connection, never by timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from m5c_async import JournalWriteError
+from m5c_async.engine import Campaign, OutcomeKind, Packet, PacketOutcome
+from m5c_async.journal import Journal
+
+
+def _states(path: Path) -> dict[str, int]:
+    """Message states as committed, read by an independent connection."""
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+
+
+async def _packets(journal: Journal, numbers: list[str], size: int = 1) -> list[Packet]:
+    cid = await journal.create(Campaign(numbers=numbers, content="x"), profile="notification")
+    await journal.import_source(cid, Campaign(numbers=numbers, content="x"))
+    return [p async for p in journal.packets(cid, size)]
+
+
+def _numbers(n: int, start: int = 0) -> list[str]:
+    return [f"138{i:08d}" for i in range(start, start + n)]
+
+
+async def test_marks_made_together_share_one_commit(tmp_path: Path) -> None:
+    async with Journal(tmp_path / "j.db", mark_interval=30.0) as journal:
+        packets = await _packets(journal, _numbers(20))
+        before = journal.store.commits
+        await asyncio.gather(*(journal.mark_in_flight(p) for p in packets))
+        assert journal.store.commits == before + 1
+        assert _states(tmp_path / "j.db") == {"in_flight": 20}
+
+
+async def test_a_mark_soon_after_a_commit_waits_and_shares_the_next(tmp_path: Path) -> None:
+    """Within ``mark_interval`` of a commit, marks wait for the next; a full one sends it."""
+    async with Journal(tmp_path / "j.db", mark_interval=30.0) as journal:
+        small = await _packets(journal, _numbers(2))
+        big = await _packets(journal, _numbers(10_000, start=100), size=10_000)
+        await journal.mark_in_flight(small[0])  # the first after a quiet spell: at once
+        before = journal.store.commits
+        waiting = asyncio.create_task(journal.mark_in_flight(small[1]))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # held for the interval (30 s), not committed alone
+        assert _states(tmp_path / "j.db")["in_flight"] == 1
+        # 10,000 messages waiting make the commit go at once, for both.
+        await asyncio.wait_for(journal.mark_in_flight(big[0]), 10)
+        await asyncio.wait_for(waiting, 10)
+        assert journal.store.commits == before + 1
+        assert _states(tmp_path / "j.db") == {"in_flight": 10_002}
+
+
+async def test_every_mark_of_a_failed_commit_raises_and_halts(tmp_path: Path) -> None:
+    async with Journal(tmp_path / "j.db") as journal:
+        packets = await _packets(journal, _numbers(3))
+        await journal.store.close()  # every write now fails
+        results = await asyncio.gather(
+            *(journal.mark_in_flight(p) for p in packets), return_exceptions=True
+        )
+        assert all(isinstance(r, JournalWriteError) for r in results), results
+        assert isinstance(journal.halted, JournalWriteError)
+        with pytest.raises(JournalWriteError):
+            await journal.mark_in_flight(packets[0])
+
+
+async def test_a_cancelled_waiter_leaves_the_shared_commit_to_the_others(tmp_path: Path) -> None:
+    async with Journal(tmp_path / "j.db", mark_interval=30.0) as journal:
+        packets = await _packets(journal, _numbers(3))
+        await journal.mark_in_flight(packets[0])
+        first = asyncio.create_task(journal.mark_in_flight(packets[1]))
+        second = asyncio.create_task(journal.mark_in_flight(packets[2]))
+        await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert not second.done()
+        await journal.store.run(lambda conn: None)  # unrelated writes do not release it
+        assert not second.done()
+        # The held commit still goes at its time (30 s): shorten the wait by sending a full one.
+        big = await _packets(journal, _numbers(10_000, start=100), size=10_000)
+        await asyncio.wait_for(journal.mark_in_flight(big[0]), 10)
+        await asyncio.wait_for(second, 10)
+        assert _states(tmp_path / "j.db")["in_flight"] == 10_003
+
+
+def _accept(packet: Packet) -> PacketOutcome:
+    return PacketOutcome(
+        kind=OutcomeKind.ACCEPTED,
+        packet_id=packet.id,
+        numbers=packet.numbers,
+        msgid=f"{packet.id:014d}",
+        node="qingdao",
+    )
+
+
+async def test_outcomes_wait_for_the_next_awaited_commit(tmp_path: Path) -> None:
+    """Nobody waits for an outcome: it shares the next awaited commit (or ``write_defer``)."""
+    path = tmp_path / "j.db"
+    async with Journal(path, write_defer=30.0) as journal:
+        packets = await _packets(journal, _numbers(4))
+        await asyncio.gather(*(journal.mark_in_flight(p) for p in packets))
+        before = journal.store.commits
+        for packet in packets[:3]:
+            journal.record(_accept(packet))
+        await asyncio.sleep(0.2)
+        assert journal.store.commits == before  # deferred: nothing committed yet
+        assert _states(path) == {"in_flight": 4}
+        await journal.mark_in_flight(packets[3])  # an awaited write: they share its commit
+        assert journal.store.commits == before + 1
+        assert _states(path) == {"accepted": 3, "in_flight": 1}
+        journal.record(_accept(packets[3]))
+    # Closing commits what is still deferred.
+    assert _states(path) == {"accepted": 4}
+    with sqlite3.connect(path) as conn:
+        ended = conn.execute("SELECT state, COUNT(*) FROM packets GROUP BY state").fetchall()
+    assert ended == [("accepted", 4)]
+
+
+async def test_a_packet_ends_with_the_outcome_that_settles_its_last_message(
+    tmp_path: Path,
+) -> None:
+    """Outcomes written together: the packet takes the state of the last one, in order."""
+    path = tmp_path / "j.db"
+    async with Journal(path, write_defer=30.0) as journal:
+        (packet,) = await _packets(journal, _numbers(3), size=3)
+        await journal.mark_in_flight(packet)
+        journal.record(
+            PacketOutcome(
+                kind=OutcomeKind.FAILED,
+                packet_id=packet.id,
+                numbers=packet.numbers[:1],
+                node="qingdao",
+            )
+        )
+        journal.record(
+            PacketOutcome(
+                kind=OutcomeKind.ACCEPTED,
+                packet_id=packet.id,
+                numbers=packet.numbers[1:],
+                msgid="00000000000001",
+                node="qingdao",
+            )
+        )
+    assert _states(path) == {"accepted": 2, "failed": 1}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT state, msgid FROM packets").fetchall() == [
+            ("accepted", "00000000000001")
+        ]
+
+
+async def test_a_mark_waits_no_longer_than_its_bound(tmp_path: Path) -> None:
+    """``within`` (a journaled campaign's bound from its concurrency and rate) caps the wait."""
+    async with Journal(tmp_path / "j.db", mark_interval=30.0) as journal:
+        packets = await _packets(journal, _numbers(3))
+        await journal.mark_in_flight(packets[0])
+        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
+        await asyncio.sleep(0)
+        assert not held.done()
+        # A mark that may not wait sends the commit at once, for the one already held too.
+        await asyncio.wait_for(journal.mark_in_flight(packets[2], within=0.0), 10)
+        await asyncio.wait_for(held, 10)
+        assert _states(tmp_path / "j.db") == {"in_flight": 3}
