@@ -112,11 +112,12 @@ class Deliverer:
                     # is written: time spent journaling never bunches requests on the wire.
                     with anyio.CancelScope(shield=True):
                         await run.before_send(packet)
-                # Waiting at the gate and for a shared slot can be cancelled (Ctrl-C during a
-                # Redis outage): nothing has left yet.
-                await self.pacer.acquire(len(packet))
+                # Waiting at the gate (and for a shared slot, taken with the booking) can be
+                # cancelled (Ctrl-C during a Redis outage): nothing has left yet.
                 if slot is not None:
-                    await slot.enter_async_context(self.pacer.slot())
+                    await slot.enter_async_context(self.pacer.admit(len(packet)))
+                else:
+                    await self.pacer.acquire(len(packet))
             except anyio.get_cancelled_exc_class():
                 # Cancelled before the request left: the packet is PENDING (the journal puts
                 # its in-flight mark back), recorded within a bounded, shielded moment.

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 import anyio
@@ -50,8 +50,9 @@ __all__ = ["Aimd", "LocalPacer", "Pacer"]
 class Pacer(Protocol):
     """What the engine needs of a pacer: local (this module) or shared (Redis).
 
-    A ``shared`` pacer also caps requests in flight across processes with ``slot()``; a local
-    one leaves that to the engine's worker count.
+    A ``shared`` pacer also caps requests in flight across processes: ``admit(n)`` waits for
+    the rate and a request slot together and holds the slot until it exits; a local one leaves
+    that to the engine's worker count.
     """
 
     shared: bool
@@ -75,8 +76,8 @@ class Pacer(Protocol):
         """The platform accepted a request."""
         ...
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """Hold one request slot (shared pacers only)."""
+    def admit(self, n: int) -> AbstractAsyncContextManager[None]:
+        """``acquire(n)`` and hold one request slot until exit (the slot: shared pacers only)."""
         ...
 
 
@@ -180,9 +181,11 @@ class LocalPacer:
     shared = False
     failures = 0
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """No shared slots: the engine's worker count is the cap."""
-        return nullcontext()
+    @asynccontextmanager
+    async def admit(self, n: int) -> AsyncIterator[None]:
+        """``acquire(n)``; no shared slots: the engine's worker count is the cap."""
+        await self.acquire(n)
+        yield
 
     @property
     def rate(self) -> float:

@@ -11,10 +11,11 @@ Rules:
    long to wait and books nothing; the caller sleeps that and asks again. Packets of a
    second's budget or more are spaced by the schedule alone and not logged in the window (as
    the local pacer does). One waiter per process asks at a time (a lock).
-2. The concurrency cap: leased slots in a sorted set scored by expiry. A slot is taken before a
-   request leaves and given back after; a crashed process's slots expire after ``lease``
-   seconds, so they never leak. Giving one back has a deadline and is skipped during an
-   outage (the lease frees it).
+2. The concurrency cap: leased slots in a sorted set scored by expiry. ``admit`` takes a slot in
+   the same script as the booking (so the request leaves right after its booking, not one Redis
+   round trip later) and gives it back after the request; a crashed process's slots expire
+   after ``lease`` seconds, so they never leak. Giving one back has a deadline and is skipped
+   during an outage (the lease frees it).
 3. Redis failing (``_redis_link.py``): fail closed, nothing is sent without a reservation.
    Through an outage the waiters wait (cancellable: Ctrl-C works) and sending resumes by itself
    when Redis answers; one line is logged when the outage begins and one when it ends. An
@@ -48,9 +49,13 @@ log = logging.getLogger("m5c_async.engine")
 #: frees it), so Ctrl-C is never held up by a Redis that stopped answering.
 _RELEASE_DEADLINE: Final = 0.5
 
-# KEYS: the schedule's tat, the window's log of departures (a sorted set scored in µs).
+# KEYS: the schedule's tat, the window's log of departures (a sorted set scored in µs), the
+# request slots (a sorted set scored by lease expiry).
 # ARGV: interval, tolerance, n, early, slack (seconds); window limit (0: no window), spread
-# (messages a second a packet counts at), a token unique to this call.
+# (messages a second a packet counts at), a token unique to this call; slot cap (0: no slot),
+# lease, and the wait to answer while every slot is held.
+# With a slot cap, the slot is taken in the same step as the booking (rule 2), so no round trip
+# to Redis separates a booking from its request.
 _GATE: Final = """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -59,12 +64,20 @@ local early = tonumber(ARGV[4])
 local slack = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
 local spread = tonumber(ARGV[7])
+local cap = tonumber(ARGV[9])
+local lease = tonumber(ARGV[10])
 local US = 1000000
 -- scores are whole µs since the epoch, written in full (Lua would print 14 digits)
 local function us(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * US + tonumber(t[2])
 local now = now_us / US
+if cap > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('ZCARD', KEYS[3]) >= cap then
+    return ARGV[11]
+  end
+end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat - now > tolerance + early then
   return string.format('%.6f', tat - tolerance - now)
@@ -108,6 +121,10 @@ if windowed then
     redis.call('ZADD', KEYS[2], us(now_us + math.floor(i * US / spread)), ARGV[8] .. ':' .. i)
   end
   redis.call('PEXPIRE', KEYS[2], 2000 + math.ceil((n - 1) * 1000 / spread))
+end
+if cap > 0 then
+  redis.call('ZADD', KEYS[3], now + lease, ARGV[8])
+  redis.call('PEXPIRE', KEYS[3], math.ceil(lease * 1000) + 1000)
 end
 return '0'
 """
@@ -230,7 +247,25 @@ class RedisPacer:
         Raises:
             RedisAuthError, RedisUnavailableError, SharedStoreError: see ``_redis_link.py``.
         """
-        keys = [self.key + ":tat", self.key + ":window"]
+        await self._book(n, None)
+
+    @asynccontextmanager
+    async def admit(self, n: int) -> AsyncIterator[None]:
+        """Wait until ``n`` messages may leave *and* a request slot is free; book both at once,
+        and give the slot back on exit.
+
+        Raises:
+            RedisAuthError, RedisUnavailableError, SharedStoreError: see ``_redis_link.py``.
+        """
+        token = f"{self._me}-{next(self._tokens)}"
+        await self._book(n, token)
+        try:
+            yield
+        finally:
+            await self._release(self.key + ":slots", token)
+
+    async def _book(self, n: int, slot: str | None) -> None:
+        keys = [self.key + ":tat", self.key + ":window", self.key + ":slots"]
         async with self._gate:
             while True:
                 args = [
@@ -241,7 +276,10 @@ class RedisPacer:
                     self.slack,
                     self.window_limit,
                     max(int(self.base_rate), 1),
-                    f"{self._me}-{next(self._tokens)}",
+                    slot or f"{self._me}-{next(self._tokens)}",
+                    self.concurrency if slot is not None else 0,
+                    self.lease,
+                    self.slot_poll,
                 ]
                 wait = float(await self._call(self._gate_script, keys, args))
                 if wait <= 0:
@@ -250,7 +288,8 @@ class RedisPacer:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the account's ``concurrency`` request slots across every process."""
+        """Hold one of the account's ``concurrency`` request slots across every process
+        (without booking any rate: ``admit`` books both)."""
         token = uuid.uuid4().hex
         key = self.key + ":slots"
         while not int(await self._call(self._slot, [key], [self.concurrency, self.lease, token])):

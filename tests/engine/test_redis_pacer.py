@@ -107,6 +107,28 @@ async def test_slots_cap_and_expire(redis_url: str) -> None:
     await b.aclose()
 
 
+async def test_admit_takes_the_slot_with_the_booking(redis_url: str) -> None:
+    """While every slot is held, ``admit`` books no rate; the slot is given back on exit."""
+    a, b = pacer(redis_url, "t3a", lease=30.0), pacer(redis_url, "t3a", lease=30.0)
+    probe = aioredis.from_url(redis_url)
+    async with a.admit(1), a.admit(1):  # the cap (concurrency=2) across processes
+        assert await probe.zcard("t3a:slots") == 2
+        tat = await probe.get("t3a:tat")
+        with anyio.move_on_after(0.3) as scope:
+            async with b.admit(1):
+                pass
+        assert scope.cancelled_caught
+        assert await probe.get("t3a:tat") == tat  # waited for a slot: booked nothing
+    assert await probe.zcard("t3a:slots") == 0
+    with anyio.fail_after(2):
+        async with b.admit(1):
+            assert await probe.zcard("t3a:slots") == 1
+    assert await probe.get("t3a:tat") != tat
+    await probe.aclose()
+    await a.aclose()
+    await b.aclose()
+
+
 async def test_unreachable_redis_fails_closed() -> None:
     """No Redis: nothing is admitted; failures are counted."""
     p = RedisPacer(
