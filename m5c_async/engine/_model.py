@@ -443,6 +443,9 @@ class CampaignResult:
     stopped_by: M5CError | None = None
     pacer_failures: int = 0
     """Times a shared pacer could not reach its store (Redis) and held sends back."""
+    pacing_rate: float = 0.0
+    """The rate this process paced at when the run ended (msg/s): the rate less the margin,
+    times the throttle factor (below 1 after throttle replies)."""
 
     @property
     def complete(self) -> bool:

@@ -66,6 +66,7 @@ class RunState:
             seconds=now - s.started,
             stopped_by=self.stopped_by,
             pacer_failures=pacer_failures - self.pacer_failures_before,
+            pacing_rate=s.pacing_rate,
         )
 
 

@@ -145,6 +145,23 @@ def test_exit_codes(sim: str, tmp_path: Path) -> None:
     dead = m5c("balance", base=f"http://127.0.0.1:{free_port()}")
     assert dead.returncode == 4
     assert m5c("campaign", "status", "--journal", str(tmp_path / "none.db")).returncode == 2
+    for margin in ("0.5", "-0.1", "lots"):
+        refused = m5c("campaign", "run", "--content", "x", "--numbers", "n.txt", "--margin", margin)
+        assert refused.returncode == 2
+        assert "--margin: a share of the rate in [0, 0.5)" in refused.stderr
+
+
+def test_campaign_run_paces_below_the_cap_by_the_margin(sim: str, tmp_path: Path) -> None:
+    numbers = tmp_path / "n.txt"
+    numbers.write_text("\n".join(f"135{i:08d}" for i in range(20)) + "\n")
+    run = m5c(
+        "campaign", "run", "--content", "hi【签名】", "--numbers", str(numbers),
+        "--margin", "0.25", "--json", base=sim,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["accepted"] == 20
+    assert summary["pacing_rate"] == pytest.approx(600 * 0.75)
 
 
 def test_campaign_run_status_with_journal(sim: str, tmp_path: Path) -> None:
