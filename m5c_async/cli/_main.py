@@ -13,6 +13,7 @@ document on stdout (one object per line for streams).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tomllib
 from collections.abc import Callable, Coroutine, Sequence
@@ -419,11 +420,13 @@ async def _campaign(args: argparse.Namespace, sms: AsyncClient) -> int:
         campaign = Campaign(numbers=args.numbers, content=args.content)
     else:
         campaign = Campaign(messages=args.numbers)
-    config = EngineConfig(
-        profile=BusinessType(args.profile or "notification"),
-        packet_size=args.packet_size,
-        rate=args.rate,
-        **_pacing(args),
+    config = _pacing(
+        args,
+        EngineConfig(
+            profile=BusinessType(args.profile or "notification"),
+            packet_size=args.packet_size,
+            rate=args.rate,
+        ),
     )
     report = await preflight(sms, campaign, config=config)
     if args.dry_run or not report.ok:
@@ -469,11 +472,13 @@ def _stored_config(row: Any, args: argparse.Namespace) -> Any:
     this command's pacing margin."""
     from ..engine import EngineConfig
 
-    return EngineConfig(
-        profile=BusinessType(row.profile),
-        packet_size=row.settings.get("packet_size"),
-        rate=row.settings.get("rate"),
-        **_pacing(args),
+    return _pacing(
+        args,
+        EngineConfig(
+            profile=BusinessType(row.profile),
+            packet_size=row.settings.get("packet_size"),
+            rate=row.settings.get("rate"),
+        ),
     )
 
 
@@ -488,9 +493,10 @@ def _margin(text: str) -> float:
     return value
 
 
-def _pacing(args: argparse.Namespace) -> dict[str, float]:
+def _pacing(args: argparse.Namespace, config: Any) -> Any:
+    """``config`` with this command's ``--margin``, when given."""
     margin = getattr(args, "margin", None)
-    return {} if margin is None else {"margin": margin}
+    return config if margin is None else dataclasses.replace(config, margin=margin)
 
 
 async def _checked_redis_pacer(args: argparse.Namespace, sms: AsyncClient, config: Any) -> Any:
