@@ -96,10 +96,6 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-#: The name it had before it was public (kept while branches that import it land).
-_EmbeddedServer = EmbeddedServer
-
-
 class SimulatorServer:
     """Run 1..4 nodes of the simulated platform on ``port``, ``port+1``...
 

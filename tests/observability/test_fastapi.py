@@ -13,8 +13,13 @@ import httpx
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from m5c_async.simulator import AccountConfig, PlatformSettings, free_port, run_simulator
-from m5c_async.simulator._serve import _EmbeddedServer
+from m5c_async.simulator import (
+    AccountConfig,
+    EmbeddedServer,
+    PlatformSettings,
+    free_port,
+    run_simulator,
+)
 from tests.conftest import APIKEY, PASSWORD
 from tests.engine.conftest import numbers
 from tests.simulator.test_serving import wait_for
@@ -57,7 +62,7 @@ async def test_the_documented_fastapi_app_counts_its_codes_and_their_reports(
         exec(compile(filled, str(DOC), "exec"), namespace)  # our own docs, run as written
         app, token = namespace["app"], namespace["token"]
         port = free_port()
-        server = _EmbeddedServer(
+        server = EmbeddedServer(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         )
         base = f"http://127.0.0.1:{port}"
