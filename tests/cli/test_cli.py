@@ -17,6 +17,7 @@ import pytest
 
 from m5c_async import md5_hex
 from m5c_async.simulator import free_port
+from tests.threaded import threaded_node
 
 USER, PASSWORD, APIKEY = "clitest", "cli-secret-pass", "fedcba9876543210fedcba9876543210"
 SECRETS = (PASSWORD, md5_hex(PASSWORD), APIKEY)
@@ -430,33 +431,12 @@ def test_webhook_serve_stops_on_ctrl_c_within_two_seconds(tmp_path: Path) -> Non
 def garbled_pull() -> Iterator[str]:
     """A loopback node (not ours: a bare socket server) that answers every request with a pull
     reply holding two good records around one the parser cannot read."""
-    import socketserver
-    import threading
-
     body = (
         b"1,13800000000,DELIVRD,2016-05-10 22:51:22;garbled-record;"
         b"2,13800000001,UNDELIV,2016-05-10 22:51:23"
     )
-
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            length = 0
-            while (line := self.rfile.readline(65536)) not in (b"\r\n", b"\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            self.rfile.read(length)
-            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            self.wfile.write(head.encode() + body)
-
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with threaded_node(lambda _: (200, body)) as base:
+        yield base
 
 
 def test_a_pulled_record_that_does_not_parse_is_kept(garbled_pull: str, tmp_path: Path) -> None:

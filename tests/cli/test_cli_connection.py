@@ -5,8 +5,6 @@ environment's proxies through a real tinyproxy, ``--no-env-proxy``."""
 from __future__ import annotations
 
 import re
-import socketserver
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,54 +12,31 @@ import pytest
 
 from tests.cli.test_cli import m5c
 from tests.peers import Proxy, tinyproxy
+from tests.threaded import Received, threaded_node
 
 
-class _Node(socketserver.StreamRequestHandler):
+def _answer(request: Received) -> tuple[int, bytes]:
     """A node (a bare socket server, not ours) answering by path: ``/bad/...`` with a 403 page
     quoting the request, ``/gw/...`` with a 502 page quoting it, ``/garbled/...`` with a 200
     that quotes it, anything else like the platform."""
-
-    def handle(self) -> None:
-        while True:
-            request_line = self.rfile.readline(65536)
-            if not request_line:
-                return
-            head = [request_line]
-            length = 0
-            while (line := self.rfile.readline(65536)) not in (b"\r\n", b"\n", b""):
-                head.append(line)
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            body = self.rfile.read(length)
-            quoted = (b"".join(head) + body).decode("latin-1")
-            path = request_line.split(b" ")[1].decode()
-            status, text = 200, "90/100"
-            if "/api/send/" in path:
-                text = "success:55555"
-            if path.startswith("/bad/"):
-                status, text = 403, f"<html>forbidden: {quoted}</html>"
-            elif path.startswith("/gw/"):
-                status, text = 502, f"<html>bad gateway: {quoted}</html>"
-            elif path.startswith("/garbled/"):
-                text = f"<html>{quoted}</html>"
-            data = text.encode()
-            self.wfile.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
-            )
+    quoted = (request.head + request.body).decode("latin-1")
+    path = request.path
+    status, text = 200, "90/100"
+    if "/api/send/" in path:
+        text = "success:55555"
+    if path.startswith("/bad/"):
+        status, text = 403, f"<html>forbidden: {quoted}</html>"
+    elif path.startswith("/gw/"):
+        status, text = 502, f"<html>bad gateway: {quoted}</html>"
+    elif path.startswith("/garbled/"):
+        text = f"<html>{quoted}</html>"
+    return status, text.encode()
 
 
 @pytest.fixture
 def node() -> Iterator[str]:
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Node) as server:
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with threaded_node(_answer, keep_alive=True) as base:
+        yield base
 
 
 @pytest.fixture

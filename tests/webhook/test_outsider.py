@@ -10,11 +10,9 @@ import json
 import os
 import signal
 import socket
-import socketserver
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +28,7 @@ from m5c_async.protocol import PushBatch
 from m5c_async.simulator import free_port
 from m5c_async.webhook import WebhookReceiver
 from tests.cli.test_cli import m5c
+from tests.threaded import Received, threaded_node
 from tests.webhook.test_e2e import served
 
 TOKEN = "outsider-token-0123456789"
@@ -203,28 +202,14 @@ def pull_node() -> Iterator[tuple[str, list[bytes], list[Any]]]:
     before_answer: list[Any] = []
     body = b"1,13800000000,DELIVRD,2016-05-10 22:51:22;2,13800000001,UNDELIV,2016-05-10 22:51:23"
 
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            seen.append(self.rfile.readline(65536))
-            length = 0
-            while (line := self.rfile.readline(65536)) not in (b"\r\n", b"\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            self.rfile.read(length)
-            for hook in before_answer:
-                hook()
-            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            self.wfile.write(head.encode() + body)
+    def answer(request: Received) -> tuple[int, bytes]:
+        seen.append(request.line)
+        for hook in before_answer:
+            hook()
+        return 200, body
 
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}", seen, before_answer
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with threaded_node(answer) as base:
+        yield base, seen, before_answer
 
 
 @pytest.mark.parametrize("option", ["--journal", "--out"])
