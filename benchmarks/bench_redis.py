@@ -31,7 +31,6 @@ from _common import ACCOUNT, chart, free_port, simulator, stats, write
 PROCESSES = 4
 CAP = 600
 MARGIN = 0.008  # the engine's default
-CAP_LESS_MARGIN = math.ceil(CAP * (1 - MARGIN))
 
 
 def _loadavg() -> str:
@@ -39,7 +38,7 @@ def _loadavg() -> str:
 
 
 def _variant(
-    base: list[str], folder: Path, seconds: float, redis_url: str | None
+    base: list[str], folder: Path, seconds: float, redis_url: str | None, margin: float
 ) -> dict[str, object]:
     per_process = int(CAP * seconds / PROCESSES)
     env = dict(os.environ)
@@ -62,6 +61,8 @@ def _variant(
         ]  # fmt: skip
         if redis_url:
             command += ["--redis", redis_url]
+        if margin != MARGIN:
+            command += ["--margin", str(margin)]
         procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
     t0 = time.monotonic()
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
@@ -74,7 +75,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--limiter", choices=["gcra", "fixed", "sliding", "all"], default="sliding")
     parser.add_argument("--variants", default="local,redis", help="local, redis or both")
+    parser.add_argument(
+        "--margin", type=float, default=MARGIN, help="each process's --margin (the default's)"
+    )
     args = parser.parse_args()
+    cap_less_margin = math.ceil(CAP * (1 - args.margin))
     limiters = ["gcra", "fixed", "sliding"] if args.limiter == "all" else [args.limiter]
     variants = [v for v in ("local", "redis") if v in args.variants.split(",")]
     server = shutil.which("redis-server")
@@ -94,11 +99,11 @@ def main() -> int:
                 for name in variants:
                     url = f"redis://127.0.0.1:{port}/0" if name == "redis" else None
                     figures[f"{name}_{limiter}"] = run = _measure(
-                        name, limiter, url, Path(folder), args.seconds
+                        name, limiter, url, Path(folder), args.seconds, args.margin
                     )
                     print(
                         f"{name:5} pacers, {limiter:7}: max window {run['max_window']} "
-                        f"(cap {CAP}, less the margin {CAP_LESS_MARGIN}), goodput "
+                        f"(cap {CAP}, less the margin {cap_less_margin}), goodput "
                         f"{run['goodput_msg_per_s']} msg/s ({run['goodput_pct_of_cap']}% of the "
                         f"cap), {run['throttled_replies']} throttle replies, "
                         f"{run['duplicates']} duplicates, load {run['loadavg_before']} -> "
@@ -113,7 +118,8 @@ def main() -> int:
         {
             "benchmark": f"{PROCESSES} processes on one account",
             "cap": CAP,
-            "cap_less_margin": CAP_LESS_MARGIN,
+            "margin": args.margin,
+            "cap_less_margin": cap_less_margin,
             "cpus": os.cpu_count(),
             **figures,
         },
@@ -129,11 +135,11 @@ def main() -> int:
 
 
 def _measure(
-    name: str, limiter: str, url: str | None, folder: Path, seconds: float
+    name: str, limiter: str, url: str | None, folder: Path, seconds: float, margin: float
 ) -> dict[str, object]:
     with simulator(["--no-reports", "--limiter", limiter], nodes=1) as base:
         load_before = _loadavg()
-        run = _variant(base, folder, seconds, url)
+        run = _variant(base, folder, seconds, url, margin)
         s = stats(base[0])
         ledger = httpx.get(base[0] + "/_sim/ledger", timeout=60).json()
         times = sorted(e["at"] for e in ledger)
