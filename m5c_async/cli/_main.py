@@ -374,6 +374,8 @@ async def _campaign_status(args: argparse.Namespace) -> int:
 
 def _contradictions(args: argparse.Namespace, row: Any) -> None:
     """Refuse resume options that differ from what the stored campaign was created with."""
+    from ..journal import source_fingerprint
+
     settings = row.settings
     stored = {
         "--content": row.content,
@@ -394,7 +396,11 @@ def _contradictions(args: argparse.Namespace, row: Any) -> None:
             continue
         before = stored[option]
         if option == "--numbers" and before is not None:
-            same = Path(before).resolve() == Path(value).resolve()
+            # The same file, or one with the same numbers (moved, copied to another host).
+            same = Path(before).resolve() == Path(value).resolve() or (
+                settings.get("source_sha256") is not None
+                and source_fingerprint(Path(value)) == settings["source_sha256"]
+            )
         elif option == "--rate" and before is not None:
             same = float(before) == float(value)
         else:

@@ -14,7 +14,7 @@ from ._journal import (
     read_status,
 )
 from ._pull import pull_replies, pull_reports
-from ._run import resume_campaign, run_campaign
+from ._run import resume_campaign, run_campaign, source_fingerprint
 
 __all__ = [
     "RETRY_WINDOW",
@@ -33,4 +33,5 @@ __all__ = [
     "read_status",
     "resume_campaign",
     "run_campaign",
+    "source_fingerprint",
 ]

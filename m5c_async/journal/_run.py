@@ -14,7 +14,7 @@ from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Intake, Pace
 from ..protocol import BusinessType
 from ._journal import Journal, JournalHooks, StoredCampaign
 
-__all__ = ["resume_campaign", "run_campaign"]
+__all__ = ["resume_campaign", "run_campaign", "source_fingerprint"]
 
 
 async def run_campaign(
@@ -44,7 +44,7 @@ async def run_campaign(
         Intake(encoding=client.encoding).check_shared(campaign.content)
     fingerprint = None
     if source is not None:
-        fingerprint = await anyio.to_thread.run_sync(_sha256, source)
+        fingerprint = await anyio.to_thread.run_sync(source_fingerprint, source)
     campaign_id = await journal.create(
         campaign,
         profile=config.profile.value,
@@ -62,7 +62,8 @@ async def run_campaign(
     return campaign_id, result
 
 
-def _sha256(path: Path) -> str | None:
+def source_fingerprint(path: Path) -> str | None:
+    """The SHA-256 (hex) of a numbers file, as a campaign records it (None: not a file)."""
     if not path.is_file():
         return None
     digest = hashlib.sha256()

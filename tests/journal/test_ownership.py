@@ -167,6 +167,33 @@ def test_resume_refuses_options_that_contradict_the_campaign(
         assert same.returncode == 0, err
 
 
+def test_resume_numbers_is_the_same_file_or_the_same_numbers(tmp_path: Path) -> None:
+    """resume --numbers: a copy of the campaign's file (moved, another host) is the same
+    numbers; a file with other numbers is refused (exit 2, one line)."""
+    numbers = numbers_file(tmp_path, 10)
+    journal = tmp_path / "c.db"
+    copy = tmp_path / "elsewhere" / "copy.txt"
+    copy.parent.mkdir()
+    copy.write_bytes(numbers.read_bytes())
+    other = tmp_path / "other.txt"
+    other.write_bytes(numbers.read_bytes() + b"13900000000\n")
+    with simulator() as sim:
+        first = m5c(_run_args(numbers, journal), sim.env)
+        first.communicate(timeout=60)
+        assert first.returncode == 0
+        refused = m5c(
+            ["campaign", "resume", "--journal", str(journal), "--numbers", str(other)], sim.env
+        )
+        _, err = refused.communicate(timeout=60)
+        assert refused.returncode == EXIT_USAGE
+        assert len(err.strip().splitlines()) == 1 and "--numbers" in err, err
+        same = m5c(
+            ["campaign", "resume", "--journal", str(journal), "--numbers", str(copy)], sim.env
+        )
+        _, err = same.communicate(timeout=60)
+        assert same.returncode == 0, err
+
+
 async def test_lease_rules_with_an_injected_clock(tmp_path: Path) -> None:
     """A fresh lease of another host is busy; a stale one is taken over; a lost lease fences
     the in-flight mark, so nothing more leaves."""
