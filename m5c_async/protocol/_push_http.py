@@ -11,7 +11,11 @@ Rules (docs/protocol.md, "Pushes"):
    once too, so both readings of "URLEncode 编码后" arrive the same.
 3. The bytes are UTF-8 (§7.1, §9.1 "请求编码：UTF-8"). A byte that is not valid UTF-8 is kept as a
    ``%XX`` escape rather than replaced, so nothing is lost (§9's JSON example has such bytes).
-   A BOM and surrounding whitespace are removed.
+   A BOM and surrounding whitespace are removed. One exception: a body (form, multipart part or
+   raw) that is *not* valid UTF-8, sent with a ``charset`` (of the request's ``Content-Type``,
+   or of the multipart part) that decodes it entirely, is read in that charset (a gateway that
+   transcodes to GBK says so). Valid UTF-8 is read as UTF-8 whatever the label (HTTP stacks
+   label UTF-8 ``ISO-8859-1`` by default); the query string is always UTF-8.
 4. The same payload given twice in one request (query and body) is read once; different ones are
    each read.
 5. A multipart body is read as multipart only while it has a push's shape: at most ``MAX_PARTS``
@@ -22,6 +26,7 @@ Rules (docs/protocol.md, "Pushes"):
 
 from __future__ import annotations
 
+import codecs
 import re
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -57,6 +62,38 @@ def utf8_keeping_bytes(raw: bytes) -> str:
     return _BAD_BYTE.sub(lambda m: f"%{ord(m[0]) - 0xDC00:02X}", text)
 
 
+def _charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type, when it names a codec Python knows."""
+    if not content_type:
+        return None
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    return _codec(BytesParser(policy=HTTP).parsebytes(head, headersonly=True).get_param("charset"))
+
+
+def _codec(name: object) -> str | None:
+    """Python's name for a declared charset, or None when it names none."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    """Body bytes to text (rule 3): UTF-8, else the declared charset, else ``%XX`` kept."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if charset is not None and charset != "utf-8":
+        try:
+            return raw.decode(charset)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return utf8_keeping_bytes(raw)
+
+
 def _clean(text: str) -> str:
     return text.strip().lstrip("\ufeff").strip()
 
@@ -67,10 +104,10 @@ def _form_values(encoded: str) -> list[bytes]:
     return [value.encode("latin-1") for key, value in pairs if key == "data"]
 
 
-def _as_is(raw: bytes) -> str:
-    text = _clean(utf8_keeping_bytes(raw))
+def _as_is(raw: bytes, charset: str | None = None) -> str:
+    text = _clean(_decode(raw, charset))
     if "%" in text and _FORM_ENCODED.fullmatch(text):
-        return _clean(utf8_keeping_bytes(unquote_to_bytes(text.replace("+", " "))))
+        return _clean(_decode(unquote_to_bytes(text.replace("+", " ")), charset))
     return text
 
 
@@ -101,18 +138,20 @@ def multipart_misshape(content_type: str | None, body: bytes) -> str | None:
     return None
 
 
-def _multipart(content_type: str, body: bytes) -> list[bytes] | None:
+def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, str | None]] | None:
+    """The ``data`` parts' bytes, each with its own declared charset (if any)."""
     head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
     if multipart_misshape(content_type, body) is not None:
         return None
     message = BytesParser(policy=HTTP).parsebytes(head + body)
     if not message.is_multipart():
         return None
-    values: list[bytes] = []
+    values: list[tuple[bytes, str | None]] = []
     for part in message.walk():
         if part.get_param("name", header="content-disposition") == "data":
             payload = part.get_payload(decode=True)
-            values.append(payload if isinstance(payload, bytes) else b"")
+            raw = payload if isinstance(payload, bytes) else b""
+            values.append((raw, _codec(part.get_param("charset"))))
     return values
 
 
@@ -126,16 +165,17 @@ def push_payloads(*, query: bytes | str, content_type: str | None, body: bytes) 
     decoded = [_clean(utf8_keeping_bytes(v)) for v in _form_values(query_text)]
     mime = (content_type or "").split(";")[0].strip().lower()
     if body.strip():
+        charset = _charset(content_type)
         from_body: list[str] | None = None
         if mime == "multipart/form-data":
             parts = _multipart(content_type or "", body)
             if parts:
-                from_body = [_as_is(p) for p in parts]
+                from_body = [_as_is(p, part_charset or charset) for p, part_charset in parts]
         elif mime == "application/x-www-form-urlencoded" or body.lstrip().startswith(b"data="):
             values = _form_values(body.decode("latin-1"))
             if values:
-                from_body = [_clean(utf8_keeping_bytes(v)) for v in values]
-        decoded.extend(from_body if from_body is not None else [_as_is(body)])
+                from_body = [_clean(_decode(v, charset)) for v in values]
+        decoded.extend(from_body if from_body is not None else [_as_is(body, charset)])
     if not decoded:
         raise PushFormatError("no data field and no body")
     return list(dict.fromkeys(decoded))

@@ -72,3 +72,49 @@ def test_a_body_without_data_is_the_payload_and_nothing_at_all_is_refused() -> N
     assert push_payloads(query=b"", content_type=form, body=b"foo=bar") == ["foo=bar"]
     with pytest.raises(PushFormatError, match="no data"):
         push_payloads(query=b"x=1", content_type=None, body=b"  ")
+
+
+GBK_RECORD = "2554,1,13800000000,退订,1462913482"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain; charset=GBK", GBK_RECORD.encode("gbk")),
+        ("text/plain; charset=gb2312", GBK_RECORD.encode("gbk")),
+        (
+            "application/x-www-form-urlencoded; charset=gbk",
+            b"data=" + b"2554,1,13800000000,%CD%CB%B6%A9,1462913482",
+        ),
+        (
+            "multipart/form-data; boundary=XyZ",
+            b'--XyZ\r\nContent-Disposition: form-data; name="data"\r\n'
+            b"Content-Type: text/plain; charset=GBK\r\n\r\n"
+            + GBK_RECORD.encode("gbk")
+            + b"\r\n--XyZ--\r\n",
+        ),
+    ],
+)
+def test_a_body_in_a_declared_charset_is_read_in_it(content_type: str, body: bytes) -> None:
+    """Bytes that are not UTF-8, labelled with the charset that reads them, are read in it."""
+    assert push_payloads(query=b"", content_type=content_type, body=body) == [GBK_RECORD]
+
+
+def test_utf8_wins_over_a_wrong_label_and_an_unreadable_label_keeps_bytes() -> None:
+    """Valid UTF-8 labelled ISO-8859-1 (a stack's default) is UTF-8; bytes the label cannot
+    read, or an unknown label, keep the ``%XX`` rule (nothing lost)."""
+    utf8 = GBK_RECORD.encode()
+    assert push_payloads(query=b"", content_type="text/plain; charset=ISO-8859-1", body=utf8) == [
+        GBK_RECORD
+    ]
+    gbk = GBK_RECORD.encode("gbk")
+    kept = utf8_keeping_bytes(gbk)
+    assert "%" in kept
+    for label in ("charset=x-no-such-codec", "charset=ascii", ""):
+        content_type = f"text/plain; {label}" if label else "text/plain"
+        assert push_payloads(query=b"", content_type=content_type, body=gbk) == [kept]
+    # The query string is UTF-8 whatever the body's label says.
+    query = b"data=" + b"%CD%CB"
+    assert push_payloads(query=query, content_type="text/plain; charset=gbk", body=b"") == [
+        utf8_keeping_bytes(bytes.fromhex("CDCB"))
+    ]
