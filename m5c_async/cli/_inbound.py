@@ -199,6 +199,7 @@ class _PrintSink:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
+        self._order = anyio.Lock()
 
     async def store_push(self, batch: PushBatch[Any], *, peer: str | None = None) -> None:
         from ._main import _plain
@@ -208,10 +209,20 @@ class _PrintSink:
             {**_plain(q), "kind": "quarantine", "of": batch.kind.value, "peer": peer}
             for q in batch.quarantined
         ]
-        for line in lines:
-            text = orjson.dumps(line).decode() if self.as_json else f"{line['kind']}: {line}"
-            sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        texts = [
+            (orjson.dumps(line).decode() if self.as_json else f"{line['kind']}: {line}") + "\n"
+            for line in lines
+        ]
+        # Written from a worker thread: a reader that stops reading stdout (a full pipe) blocks
+        # that thread, not the event loop, so the receiver keeps answering (500 ``retry`` once
+        # ``store_timeout`` passes) and the lines go out when the reader resumes.
+        async with self._order:
+            await anyio.to_thread.run_sync(_write_out, "".join(texts), abandon_on_cancel=True)
+
+
+def _write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _allowed(args: argparse.Namespace) -> list[str] | bool | None:

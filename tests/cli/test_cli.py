@@ -283,6 +283,56 @@ def test_webhook_serve_prints_json_lines() -> None:
     assert (lines[2]["kind"], lines[2]["raw"]) == ("quarantine", "1,2")
 
 
+def test_webhook_serve_keeps_answering_while_its_stdout_is_not_read() -> None:
+    """Without a journal the records go to stdout; a reader that stops reading (a full pipe)
+    holds the push being written, not the receiver: another request is answered meanwhile, and
+    the held push completes once the reader reads again."""
+    import threading
+
+    import httpx
+
+    port = free_port()
+    record = "12345678901234,13800138000,DELIVRD,1462880473"
+    data = ";".join([record] * 200)  # about 20 KB of JSON lines a push
+    with subprocess.Popen(
+        [sys.executable, "-m", "m5c_async", "webhook", "serve", "--port", str(port), "--json",
+         "--token", TOKEN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stderr is not None and proc.stdout is not None
+            assert b"ready" in proc.stderr.readline()
+            base = f"http://127.0.0.1:{port}/{TOKEN}/reports"
+            held: list[httpx.Response] = []
+
+            def push() -> None:
+                held.append(httpx.post(base, data={"data": data}, timeout=60))
+
+            # Push until one is held by the full pipe (nobody reads stdout yet).
+            for _ in range(40):
+                pusher = threading.Thread(target=push, daemon=True)
+                pusher.start()
+                pusher.join(timeout=3)
+                if pusher.is_alive():
+                    break
+                assert held[-1].text == "success"
+            else:
+                raise AssertionError("stdout never filled")
+            # The receiver still answers (before: its event loop sat in the blocked write).
+            other = httpx.post(f"http://127.0.0.1:{port}/reports", data={"data": data}, timeout=5)
+            assert other.status_code == 404
+            # Reading stdout lets the held push finish.
+            drain = threading.Thread(target=proc.stdout.read, daemon=True)
+            drain.start()
+            pusher.join(timeout=30)
+            assert not pusher.is_alive()
+            assert held[-1].status_code in (200, 500)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 def test_sim_json_lines() -> None:
     """m5c sim --json prints its start-up lines as JSON objects."""
     port = free_port(count=1)
