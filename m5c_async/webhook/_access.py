@@ -10,9 +10,10 @@ Rules:
    then the client is the right-most address in the header that is not itself a trusted proxy.
    From any other peer the header is ignored, so it cannot bypass the allow-list.
 4. The token and pushed data stay out of logs: uvicorn's access log (``uvicorn.access``) writes
-   each request's path and query string, so a receiver with a token redacts it there (the token
-   becomes ``<token>``, a query string on its paths becomes ``?…``). Other servers' access logs
-   must be configured by whoever runs them (docs/webhook.md).
+   each request's path and query string, so a receiver redacts it there (the token becomes
+   ``<token>``, a query string on its paths becomes ``?…``; without a token, the query string
+   of any path ending in one of its push paths). Other servers' access logs must be configured
+   by whoever runs them (docs/webhook.md).
 """
 
 from __future__ import annotations
@@ -133,9 +134,11 @@ class _AccessLogRedaction(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.tokens: set[str] = set()
+        #: Push paths of receivers without a token: their query strings are dropped.
+        self.paths: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and self.tokens:
+        if isinstance(record.args, tuple) and (self.tokens or self.paths):
             record.args = tuple(self._redact(a) if isinstance(a, str) else a for a in record.args)
         return True
 
@@ -144,17 +147,22 @@ class _AccessLogRedaction(logging.Filter):
             if token in text:
                 path, _, query = text.replace(token, "<token>").partition("?")
                 text = path + ("?…" if query else "")
+        path, _, query = text.partition("?")
+        if query and any(path.rstrip("/").endswith(p) for p in self.paths):
+            text = path + "?…"
         return text
 
 
 _REDACTION: Final = _AccessLogRedaction()
 
 
-def redact_access_log(token: str | None) -> None:
-    """Keep ``token`` (and the data pushed under it) out of uvicorn's access log (rule 4)."""
-    if token is None:
-        return
-    _REDACTION.tokens.add(token)
+def redact_access_log(token: str | None, paths: Iterable[str] = ()) -> None:
+    """Keep ``token`` and the data pushed under it out of uvicorn's access log; without a
+    token, the data pushed on ``paths`` (rule 4)."""
+    if token is not None:
+        _REDACTION.tokens.add(token)
+    else:
+        _REDACTION.paths.update(p.rstrip("/") for p in paths if p.strip("/"))
     access = logging.getLogger("uvicorn.access")
     if _REDACTION not in access.filters:
         access.addFilter(_REDACTION)

@@ -120,7 +120,7 @@ class WebhookReceiver:
         store_timeout: float = STORE_TIMEOUT,
     ) -> None:
         self.token = check_token(token, insecure=insecure)
-        redact_access_log(self.token)
+        redact_access_log(self.token, (reports_path, replies_path))
         #: Counts pushes and serves ``metrics_path`` (rule 5); None when off.
         self.metrics: Metrics | None = _metrics(metrics)
         self.metrics_path = metrics_path
