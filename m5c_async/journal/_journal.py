@@ -786,8 +786,11 @@ class Journal:
                     (ids,),
                 ).fetchall():
                     self._fence(conn, int(campaign_id), max(at for _, at in rows))
+            # Only a packet not settled meanwhile: a waiter cancelled before this commit may
+            # have put its packet back to ``pending`` already (nothing left).
             conn.executemany(
-                "UPDATE packets SET state = 'in_flight', sent_at = ? WHERE id = ?",
+                "UPDATE packets SET state = 'in_flight', sent_at = ?"
+                " WHERE id = ? AND state IN ('queued', 'in_flight')",
                 [(at, packet_id) for packet_id, at in rows],
             )
             conn.executemany(

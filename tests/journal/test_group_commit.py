@@ -172,3 +172,38 @@ async def test_a_mark_waits_no_longer_than_its_bound(tmp_path: Path) -> None:
         await asyncio.wait_for(journal.mark_in_flight(packets[2], within=0.0), 10)
         await asyncio.wait_for(held, 10)
         assert _states(tmp_path / "j.db") == {"in_flight": 3}
+
+
+def _pending(packet: Packet) -> PacketOutcome:
+    return PacketOutcome(kind=OutcomeKind.PENDING, packet_id=packet.id, numbers=packet.numbers)
+
+
+def _packet_states(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT state, COUNT(*) FROM packets GROUP BY state").fetchall())
+
+
+async def test_a_cancelled_mark_put_back_to_pending_is_not_marked_in_flight_later(
+    tmp_path: Path,
+) -> None:
+    """Cancelled while its mark waits (nothing left): its PENDING outcome stands.
+
+    The held commit of marks goes after the outcome was recorded; it must not mark the packet
+    ``in_flight`` again (a packet in flight with no message, asked about at every resume).
+    """
+    path = tmp_path / "j.db"
+    async with Journal(path, mark_interval=30.0) as journal:
+        packets = await _packets(journal, _numbers(3))
+        await journal.mark_in_flight(packets[0])
+        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
+        await asyncio.sleep(0)
+        held.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await held
+        journal.record(_pending(packets[1]))  # cancelled before leaving: back to pending
+        await journal.store.run(lambda conn: None)  # the outcome is committed
+        assert _packet_states(path) == {"in_flight": 1, "pending": 1, "queued": 1}
+        # The held commit goes (a mark that may not wait), for the cancelled packet's mark too.
+        await asyncio.wait_for(journal.mark_in_flight(packets[2], within=0.0), 10)
+        assert _states(path) == {"in_flight": 2, "pending": 1}
+        assert _packet_states(path) == {"in_flight": 2, "pending": 1}
