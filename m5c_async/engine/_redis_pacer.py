@@ -258,7 +258,13 @@ class RedisPacer:
             RedisAuthError, RedisUnavailableError, SharedStoreError: see ``_redis_link.py``.
         """
         token = f"{self._me}-{next(self._tokens)}"
-        await self._book(n, token)
+        try:
+            await self._book(n, token)
+        except BaseException:
+            # Cancelled (or failed) after Redis may have run the script: the slot may be ours
+            # without our knowing; give it back rather than hold it for the lease.
+            await self._release(self.key + ":slots", token)
+            raise
         try:
             yield
         finally:

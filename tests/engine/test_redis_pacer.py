@@ -190,3 +190,40 @@ async def test_two_engines_on_one_account_are_never_throttled(redis_url: str) ->
         assert sim.platform.snapshot()["accounts"]["mlrt"]["max_window"] <= 200
     assert len(ledger) == 500
     assert set(ledger.values()) == {1}
+
+
+async def test_admit_cancelled_while_its_script_is_in_flight_gives_the_slot_back(
+    redis_url: str,
+) -> None:
+    """Cancelled after Redis ran the script (the slot is taken) but before its answer came
+    back: the slot is given back at once, not held for the lease by a request that never left.
+    """
+    a = pacer(redis_url, "t3c", lease=30.0, concurrency=1)
+    probe = aioredis.from_url(redis_url)
+    script = a._gate_script
+    answered = anyio.Event()
+
+    async def answer_lost(**kw: object) -> object:
+        await script(**kw)  # Redis booked the rate and took the slot...
+        answered.set()
+        await anyio.sleep_forever()  # ...and its answer is still on its way (Ctrl-C now)
+
+    a._gate_script = answer_lost
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+
+            async def admit() -> None:
+                async with a.admit(1):
+                    raise AssertionError("admitted without an answer")
+
+            tg.start_soon(admit)
+            await answered.wait()
+            assert await probe.zcard("t3c:slots") == 1
+            tg.cancel_scope.cancel()
+    a._gate_script = script
+    assert await probe.zcard("t3c:slots") == 0  # not held for the 30 s lease
+    with anyio.fail_after(2):  # the account's only slot is free for the next request
+        async with a.admit(1):
+            pass
+    await probe.aclose()
+    await a.aclose()
