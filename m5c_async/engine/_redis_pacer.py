@@ -75,7 +75,8 @@ local now = now_us / US
 if cap > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   if redis.call('ZCARD', KEYS[3]) >= cap then
-    return ARGV[11]
+    -- a wait, never '0' (which would admit without a slot), even when polling at once
+    return string.format('%.6f', math.max(tonumber(ARGV[11]), 0.000001))
   end
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -227,3 +227,18 @@ async def test_admit_cancelled_while_its_script_is_in_flight_gives_the_slot_back
             pass
     await probe.aclose()
     await a.aclose()
+
+
+async def test_admit_holds_the_cap_with_no_poll_interval(redis_url: str) -> None:
+    """``slot_poll=0`` (poll at once) must still mean "wait", never "admitted without a slot"."""
+    a = pacer(redis_url, "t3d", lease=30.0, concurrency=1, slot_poll=0.0)
+    probe = aioredis.from_url(redis_url)
+    admitted = 0
+    async with a.admit(1):
+        with anyio.move_on_after(0.3):
+            async with a.admit(1):
+                admitted += 1
+    assert admitted == 0  # the account's only slot was held
+    assert await probe.zcard("t3d:slots") == 0
+    await probe.aclose()
+    await a.aclose()
