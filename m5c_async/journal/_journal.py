@@ -811,6 +811,20 @@ class Journal:
         if marks.done.done() and not marks.done.cancelled():
             marks.done.exception()
 
+    async def flush(self) -> None:
+        """Commit the outcomes still deferred (``write_defer``).
+
+        Raises:
+            JournalError: they could not be committed, or an earlier outcome write of this run
+                failed (``halted``).
+        """
+        try:
+            await self.store.run(lambda conn: None)
+            self._check_writes()
+        except JournalError as exc:
+            self._halt(exc)
+            raise
+
     def record(self, outcome: PacketOutcome) -> None:
         """Write an outcome (not awaited: it commits after the packet's in-flight mark)."""
         if outcome.kind is OutcomeKind.REJECTED or not outcome.numbers:

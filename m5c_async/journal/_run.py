@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 from pathlib import Path
@@ -152,6 +153,11 @@ async def _send(
         before_send=functools.partial(journal.mark_in_flight, within=within),
         ext=ext,
     )
+    # The last outcomes are deferred past the last mark: commit them now, so an outcome that
+    # did not reach the file stops the run like any other (``halted``), not after a success.
+    if journal.halted is None:
+        with contextlib.suppress(JournalError):
+            await journal.flush()
     # A journal that stopped taking writes stopped the run (in-flight requests finished,
     # nothing new left, pending stays pending): that is an error, not a result.
     stopped = journal.halted or result.stopped_by

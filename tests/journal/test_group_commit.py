@@ -207,3 +207,51 @@ async def test_a_cancelled_mark_put_back_to_pending_is_not_marked_in_flight_late
         await asyncio.wait_for(journal.mark_in_flight(packets[2], within=0.0), 10)
         assert _states(path) == {"in_flight": 2, "pending": 1}
         assert _packet_states(path) == {"in_flight": 2, "pending": 1}
+
+
+async def test_outcomes_that_fail_to_commit_after_the_last_mark_stop_the_run(
+    tmp_path: Path,
+) -> None:
+    """The last outcomes are deferred past the last mark: if their commit fails (here the file
+    is locked by another process from the moment the platform accepted), the run raises the
+    named error, as for any outcome that did not reach the file; it does not report success
+    over messages the journal still has in flight."""
+    from m5c_async import AsyncClient, JournalError
+    from m5c_async.engine import EngineConfig, Hooks
+    from m5c_async.journal import run_campaign
+    from m5c_async.simulator import AccountConfig, run_simulator
+    from tests.conftest import APIKEY, PASSWORD
+
+    path = tmp_path / "j.db"
+    locker: list[sqlite3.Connection] = []
+
+    class LockOnOutcome(Hooks):
+        def on_outcome(self, outcome: PacketOutcome) -> None:
+            if not locker:  # another process takes the file's write lock
+                conn = sqlite3.connect(path, isolation_level=None)
+                conn.execute("BEGIN IMMEDIATE")
+                locker.append(conn)
+
+    account = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY)
+    journal = Journal(path)
+    journal.store.busy_timeout = 0.2
+    async with (
+        journal,
+        run_simulator([account], nodes=1) as sim,
+        AsyncClient(username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls) as c,
+    ):
+        numbers = _numbers(20)
+        try:
+            with pytest.raises(JournalError):
+                await run_campaign(
+                    c,
+                    journal,
+                    Campaign(numbers=numbers, content="x"),
+                    EngineConfig(packet_size=20),
+                    hooks=[LockOnOutcome()],
+                )
+        finally:
+            for conn in locker:
+                conn.rollback()
+                conn.close()
+    assert _states(path) == {"in_flight": 20}  # what resume reconciles
