@@ -371,7 +371,15 @@ class Journal:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.store.close()
+        # Marks waiting to share a commit go now, before the writer stops (bounded as a close).
+        if self._marks is not None:
+            self._marks.full.set()
+        flushes = set(self._flushes)
+        try:
+            if flushes:
+                await asyncio.wait(flushes, timeout=self.store.close_timeout)
+        finally:
+            await self.store.close()
 
     # --- campaigns --------------------------------------------------------------------------
 

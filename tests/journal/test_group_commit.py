@@ -255,3 +255,17 @@ async def test_outcomes_that_fail_to_commit_after_the_last_mark_stop_the_run(
                 conn.rollback()
                 conn.close()
     assert _states(path) == {"in_flight": 20}  # what resume reconciles
+
+
+async def test_closing_the_journal_commits_the_marks_still_waiting(tmp_path: Path) -> None:
+    """A mark waiting to share a commit when the journal closes is committed at the close (its
+    caller may send), not failed later as "closed" once the interval is up."""
+    path = tmp_path / "j.db"
+    async with Journal(path, mark_interval=30.0) as journal:
+        packets = await _packets(journal, _numbers(2))
+        await journal.mark_in_flight(packets[0])
+        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
+        await asyncio.sleep(0)
+        assert not held.done()
+    await asyncio.wait_for(held, 2)  # neither the 30 s interval nor an error
+    assert _states(path) == {"in_flight": 2}
