@@ -9,7 +9,9 @@ Rules, in the order they apply to a packet:
 1. The run is stopping (a fatal account error, ``stop()``): the packet is ``PENDING``.
 2. The journal marks the packet in flight; then the pacer's gate opens and books the
    messages as leaving now (a shared pacer also hands out a request slot), and the request is
-   written at once (docs/engine.md, "Pacing"). Until the request is written nothing has left,
+   written at once (docs/engine.md, "Pacing"); a packet held at the gate more than
+   ``_REMARK_AFTER`` s is marked again first, so its mark stays the time resume searches
+   around (``protocol.CLOCK_SKEW``). Until the request is written nothing has left,
    so a packet whose wait there ends without a send is ``PENDING``, never left marked in
    flight: cancelled (Ctrl-C), or an error whose verdict is ``FATAL`` or ``SAFE`` from the
    journal or the pacer (a journal that cannot record the mark, a lease lost,
@@ -68,6 +70,9 @@ log = logging.getLogger("m5c_async.engine")
 Emit = Callable[[PacketOutcome], Awaitable[None]]
 #: Seconds a cancelled packet's PENDING outcome may take to be recorded.
 _RECORD_DEADLINE = 1.0
+#: Seconds at the gate after which a packet is marked in flight again before it leaves: well
+#: inside the window a resume searches around a mark (``protocol.CLOCK_SKEW``).
+_REMARK_AFTER = 5.0
 
 
 async def _give_back(slot: AsyncExitStack | None) -> None:
@@ -112,12 +117,19 @@ class Deliverer:
                     # is written: time spent journaling never bunches requests on the wire.
                     with anyio.CancelScope(shield=True):
                         await run.before_send(packet)
+                    marked = self.clock()
                 # Waiting at the gate (and for a shared slot, taken with the booking) can be
                 # cancelled (Ctrl-C during a Redis outage): nothing has left yet.
                 if slot is not None:
                     await slot.enter_async_context(self.pacer.admit(len(packet)))
                 else:
                     await self.pacer.acquire(len(packet))
+                if run.before_send is not None and self.clock() - marked > _REMARK_AFTER:
+                    # Held at the gate long after its mark (big packets queued at the cap, an
+                    # outage waited through): marked again, so the mark's time, where a
+                    # resume looks for the request's records, is the moment it leaves.
+                    with anyio.CancelScope(shield=True):
+                        await run.before_send(packet)
             except anyio.get_cancelled_exc_class():
                 # Cancelled before the request left: the packet is PENDING (the journal puts
                 # its in-flight mark back), recorded within a bounded, shielded moment.
