@@ -269,3 +269,31 @@ async def test_closing_the_journal_commits_the_marks_still_waiting(tmp_path: Pat
         assert not held.done()
     await asyncio.wait_for(held, 2)  # neither the 30 s interval nor an error
     assert _states(path) == {"in_flight": 2}
+
+
+async def test_a_takeover_fails_every_mark_of_the_held_commit(tmp_path: Path) -> None:
+    """The campaign taken over by another process while marks wait: every waiter of the shared
+    commit raises CampaignBusyError, none of them is marked (nothing may leave)."""
+    from m5c_async import CampaignBusyError
+
+    path = tmp_path / "j.db"
+    async with Journal(path, mark_interval=30.0) as journal:
+        numbers = _numbers(4)
+        cid = await journal.create(
+            Campaign(numbers=numbers, content="x"), profile="notification", own=True
+        )
+        await journal.import_source(cid, Campaign(numbers=numbers, content="x"))
+        packets = [p async for p in journal.packets(cid, 1)]
+        await journal.mark_in_flight(packets[0])
+        held = [asyncio.create_task(journal.mark_in_flight(p)) for p in packets[1:3]]
+        await asyncio.sleep(0)
+        # Another process, a lease later, finds this owner silent and takes the campaign.
+        async with Journal(path, clock=lambda: 1e10) as other:
+            await other.acquire(cid)
+        last = asyncio.create_task(journal.mark_in_flight(packets[3], within=0.0))
+        results = await asyncio.wait_for(asyncio.gather(*held, last, return_exceptions=True), 10)
+        assert all(isinstance(r, CampaignBusyError) for r in results), results
+        assert isinstance(journal.halted, CampaignBusyError)
+    with sqlite3.connect(path) as conn:
+        states = conn.execute("SELECT id, state FROM packets ORDER BY id").fetchall()
+    assert [s for _, s in states] == ["in_flight", "queued", "queued", "queued"]
