@@ -351,6 +351,10 @@ class Journal:
             tuple[str, float, str | None, str | None, str | None, int, Sequence[str]]
         ] = []
         self._outcomes_lock = threading.Lock()
+        #: The store's failed groups when the last ``_write_outcomes`` was submitted, while it
+        #: has not taken the list yet (None: none waiting). A group that failed meanwhile may
+        #: have failed before running it: the next outcome submits another (``record``).
+        self._outcomes_job: int | None = None
         self.clock = clock
         self.retry_window = retry_window
         self.lease = lease
@@ -846,7 +850,10 @@ class Journal:
         }[outcome.kind]
         reason = outcome.error.message if outcome.error is not None else None
         with self._outcomes_lock:  # the writer thread takes the list
-            first = not self._outcomes
+            failures = self.store.failures
+            first = self._outcomes_job is None or self._outcomes_job != failures
+            if first:
+                self._outcomes_job = failures
             self._outcomes.append(
                 (
                     state,
@@ -865,6 +872,7 @@ class Journal:
         """Write the outcomes recorded so far, in order (in the writer thread)."""
         with self._outcomes_lock:
             outcomes, self._outcomes = self._outcomes, []
+            self._outcomes_job = None
         conn.executemany(
             "UPDATE messages SET state = ?, msgid = ?, node = ?, reason = ?,"
             " packet = CASE WHEN ? = 'pending' THEN NULL ELSE packet END"

@@ -297,3 +297,25 @@ async def test_a_takeover_fails_every_mark_of_the_held_commit(tmp_path: Path) ->
     with sqlite3.connect(path) as conn:
         states = conn.execute("SELECT id, state FROM packets ORDER BY id").fetchall()
     assert [s for _, s in states] == ["in_flight", "queued", "queued", "queued"]
+
+
+async def test_outcomes_are_written_again_once_the_file_takes_writes(tmp_path: Path) -> None:
+    """A group that could not even begin (the file locked by another process) fails; once the
+    lock is gone, outcomes recorded after it reach the file again (the store's rule 4: writes
+    resume by themselves), and the one whose write never ran is not dropped either."""
+    path = tmp_path / "j.db"
+    journal = Journal(path, write_defer=30.0)
+    journal.store.busy_timeout = 0.2
+    async with journal:
+        packets = await _packets(journal, _numbers(2))
+        await asyncio.gather(*(journal.mark_in_flight(p) for p in packets))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        journal.record(_accept(packets[0]))
+        with pytest.raises(JournalWriteError):
+            await journal.store.run(lambda conn: None)
+        other.rollback()
+        other.close()
+        journal.record(_accept(packets[1]))
+        await journal.store.run(lambda conn: None)
+        assert _states(path) == {"accepted": 2}
