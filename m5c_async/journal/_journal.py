@@ -110,6 +110,8 @@ MARK_INTERVAL = 0.05
 _MARK_MESSAGES = 10_000
 #: Seconds an unawaited write (an outcome, a request log line) may wait to share a commit.
 WRITE_DEFER = 0.1
+#: Seconds closing the journal waits for marks still waiting to share a commit.
+_CLOSE_MARKS = 0.5
 
 
 @dataclass(slots=True)
@@ -375,13 +377,14 @@ class Journal:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Marks waiting to share a commit go now, before the writer stops (bounded as a close).
+        # Marks waiting to share a commit go now, before the writer stops: within a bounded
+        # moment (a hung writer is the close's own deadline), so Ctrl-C still ends in 2 s.
         if self._marks is not None:
             self._marks.full.set()
         flushes = set(self._flushes)
         try:
             if flushes:
-                await asyncio.wait(flushes, timeout=self.store.close_timeout)
+                await asyncio.wait(flushes, timeout=_CLOSE_MARKS)
         finally:
             await self.store.close()
 
