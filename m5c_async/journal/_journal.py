@@ -348,6 +348,8 @@ class Journal:
         self._marks: _Marks | None = None
         self._marked_at = -math.inf
         self._flushes: set[asyncio.Task[None]] = set()
+        #: Packets whose in-flight mark is committed and whose outcome is not yet recorded.
+        self._marked: set[int] = set()
         #: Outcomes recorded and not yet taken by the writer (``record``).
         self._outcomes: list[
             tuple[str, float, str | None, str | None, str | None, int, Sequence[str]]
@@ -764,6 +766,9 @@ class Journal:
             raise
         loop = asyncio.get_running_loop()
         interval = self.mark_interval if within is None else min(within, self.mark_interval)
+        if packet.id in self._marked:
+            # Marked again after its booking (held long at the gate): its request is due now.
+            interval = 0.0
         due = self._marked_at + interval
         marks = self._marks
         if marks is None:
@@ -821,6 +826,7 @@ class Journal:
         except Exception as exc:  # every waiter of this commit gets its failure
             marks.done.set_exception(exc)
         else:
+            self._marked.update(packet_id for packet_id, _ in rows)
             marks.done.set_result(None)
         # Nobody may be left to retrieve it (every waiter cancelled): not worth a warning.
         if marks.done.done() and not marks.done.cancelled():
@@ -842,6 +848,7 @@ class Journal:
 
     def record(self, outcome: PacketOutcome) -> None:
         """Write an outcome (not awaited: it commits after the packet's in-flight mark)."""
+        self._marked.discard(outcome.packet_id)
         if outcome.kind is OutcomeKind.REJECTED or not outcome.numbers:
             return
         now = self.clock()

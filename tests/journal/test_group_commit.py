@@ -319,3 +319,19 @@ async def test_outcomes_are_written_again_once_the_file_takes_writes(tmp_path: P
         journal.record(_accept(packets[1]))
         await journal.store.run(lambda conn: None)
         assert _states(path) == {"accepted": 2}
+
+
+async def test_marking_again_a_packet_marked_in_flight_commits_at_once(tmp_path: Path) -> None:
+    """The engine marks again a packet held long at the gate, after its booking: that mark
+    must not wait for company (the request would leave up to ``mark_interval`` after its
+    booking, bunching requests the gate spaced)."""
+    async with Journal(tmp_path / "j.db", mark_interval=30.0) as journal:
+        packets = await _packets(journal, _numbers(2))
+        await journal.mark_in_flight(packets[0])
+        await asyncio.wait_for(journal.mark_in_flight(packets[0]), 5)
+        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
+        await asyncio.sleep(0)
+        assert not held.done()  # a first mark still shares the next commit
+        journal.record(_accept(packets[0]))
+        await asyncio.wait_for(journal.mark_in_flight(packets[1], within=0.0), 5)
+        await held
