@@ -242,3 +242,34 @@ async def test_admit_holds_the_cap_with_no_poll_interval(redis_url: str) -> None
     assert await probe.zcard("t3d:slots") == 0
     await probe.aclose()
     await a.aclose()
+
+
+async def test_admit_never_holds_more_than_the_cap_across_pacers(redis_url: str) -> None:
+    """Three processes' worth of pacers, ten admits each in parallel, a cap of 4: never more
+    than 4 inside at once, whoever they are; slots of a dead holder free at their lease."""
+    pacers = [pacer(redis_url, "t3e", lease=0.5, concurrency=4, rate=2000.0) for _ in range(3)]
+    probe = aioredis.from_url(redis_url)
+    # A killed process left 4 slots: they hold the cap until their lease (0.5 s) is up.
+    for i in range(4):
+        await probe.zadd("t3e:slots", {f"dead-{i}": time.time() + 0.5})
+    inside = peak = done = 0
+
+    async def user(p: RedisPacer) -> None:
+        nonlocal inside, peak, done
+        async with p.admit(1):
+            inside += 1
+            peak = max(peak, inside)
+            await anyio.sleep(0.01)
+            inside -= 1
+        done += 1
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            for p in pacers:
+                for _ in range(10):
+                    tg.start_soon(user, p)
+    assert done == 30 and peak <= 4, peak
+    assert await probe.zcard("t3e:slots") == 0
+    await probe.aclose()
+    for p in pacers:
+        await p.aclose()
