@@ -259,13 +259,7 @@ class RedisPacer:
             RedisAuthError, RedisUnavailableError, SharedStoreError: see ``_redis_link.py``.
         """
         token = f"{self._me}-{next(self._tokens)}"
-        try:
-            await self._book(n, token)
-        except BaseException:
-            # Cancelled (or failed) after Redis may have run the script: the slot may be ours
-            # without our knowing; give it back rather than hold it for the lease.
-            await self._release(self.key + ":slots", token)
-            raise
+        await self._book(n, token)
         try:
             yield
         finally:
@@ -288,7 +282,14 @@ class RedisPacer:
                     self.lease,
                     self.slot_poll,
                 ]
-                wait = float(await self._call(self._gate_script, keys, args))
+                try:
+                    wait = float(await self._call(self._gate_script, keys, args))
+                except BaseException:
+                    if slot is not None:
+                        # Cancelled (or failed) while the script was in flight: Redis may have
+                        # taken the slot; give it back rather than hold it for the lease.
+                        await self._release(keys[2], slot)
+                    raise
                 if wait <= 0:
                     return
                 await self._sleep(wait)
