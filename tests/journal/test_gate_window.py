@@ -77,3 +77,41 @@ async def test_a_packet_held_at_the_gate_past_its_window_is_found_by_resume(
         # Resume: the platform's records are asked in the packet's window.
         found, returned = await journal.recover(cid, c)
     assert (found, returned) == (5, 0)  # returned to pending would send all 5 a second time
+
+
+async def test_every_mark_is_at_or_before_its_request_and_within_the_window(
+    tmp_path: Path,
+) -> None:
+    """At the cap with marks sharing commits: each packet's ``sent_at`` is never after the
+    platform received its request, and the request is inside the window resume would search
+    (the platform's own clock is the host's here: the in-process simulator)."""
+    import sqlite3
+
+    from m5c_async.journal import run_campaign
+    from m5c_async.protocol import CLOCK_SKEW
+
+    numbers = [f"139{i:08d}" for i in range(600)]
+    account = AccountConfig(username="mlrt", password=PASSWORD, apikey=APIKEY)
+    path = tmp_path / "j.db"
+    async with (
+        run_simulator([account], nodes=1) as sim,
+        AsyncClient(username="mlrt", password=PASSWORD, apikey=APIKEY, nodes=sim.base_urls) as c,
+        Journal(path) as journal,
+    ):
+        _, result = await run_campaign(
+            c,
+            journal,
+            Campaign(numbers=numbers, content="x"),
+            EngineConfig(packet_size=2, rate=600, concurrency=50),
+        )
+        received = {m: e.at for e in sim.platform.ledger for m in e.mobiles}
+    assert result.accepted == 600
+    with sqlite3.connect(path) as conn:
+        marks = dict(
+            conn.execute(
+                "SELECT m.mobile, p.sent_at FROM messages m JOIN packets p ON p.id = m.packet"
+            ).fetchall()
+        )
+    late = {m: received[m] - at for m, at in marks.items() if not at <= received[m]}
+    assert late == {}
+    assert max(received[m] - at for m, at in marks.items()) < CLOCK_SKEW
