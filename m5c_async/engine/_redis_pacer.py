@@ -74,7 +74,8 @@ local now_us = tonumber(t[1]) * US + tonumber(t[2])
 local now = now_us / US
 if cap > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if redis.call('ZCARD', KEYS[3]) >= cap then
+  -- a slot this call already holds (its answer was lost, it asks again) is its own, not a wait
+  if not redis.call('ZSCORE', KEYS[3], ARGV[8]) and redis.call('ZCARD', KEYS[3]) >= cap then
     -- a wait, never '0' (which would admit without a slot), even when polling at once
     return string.format('%.6f', math.max(tonumber(ARGV[11]), 0.000001))
   end

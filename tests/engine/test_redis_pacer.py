@@ -273,3 +273,32 @@ async def test_admit_never_holds_more_than_the_cap_across_pacers(redis_url: str)
     await probe.aclose()
     for p in pacers:
         await p.aclose()
+
+
+async def test_admit_whose_answer_was_lost_does_not_wait_on_its_own_slot(redis_url: str) -> None:
+    """Redis ran the admit script (the slot is taken) but its answer was lost (a timeout: an
+    outage for the link, which asks again): asking again must find the slot its own, not wait
+    for the lease (30 s) behind itself when the cap is 1."""
+    import redis.exceptions
+
+    a = pacer(redis_url, "t3f", lease=30.0, concurrency=1, retry_interval=0.05)
+    probe = aioredis.from_url(redis_url)
+    script = a._gate_script
+    calls = 0
+
+    async def first_answer_lost(**kw: object) -> object:
+        nonlocal calls
+        calls += 1
+        answer = await script(**kw)
+        if calls == 1:
+            raise redis.exceptions.TimeoutError("Timeout reading from socket")
+        return answer
+
+    a._gate_script = first_answer_lost
+    with anyio.fail_after(5):
+        async with a.admit(1):
+            assert await probe.zcard("t3f:slots") == 1
+    assert calls >= 2
+    assert await probe.zcard("t3f:slots") == 0
+    await probe.aclose()
+    await a.aclose()
