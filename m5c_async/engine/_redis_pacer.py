@@ -15,7 +15,9 @@ Rules:
    the same script as the booking (so the request leaves right after its booking, not one Redis
    round trip later) and gives it back after the request; a crashed process's slots expire
    after ``lease`` seconds, so they never leak. Giving one back has a deadline and is skipped
-   during an outage (the lease frees it).
+   during an outage (the lease frees it). A call asked again (its answer lost) finds the slot
+   it took its own; one cancelled while its script is in flight gives the slot back, since
+   Redis may have taken it.
 3. Redis failing (``_redis_link.py``): fail closed, nothing is sent without a reservation.
    Through an outage the waiters wait (cancellable: Ctrl-C works) and sending resumes by itself
    when Redis answers; one line is logged when the outage begins and one when it ends. An
