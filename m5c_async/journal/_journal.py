@@ -839,6 +839,12 @@ class Journal:
             JournalError: they could not be committed, or an earlier outcome write of this run
                 failed (``halted``).
         """
+        with self._outcomes_lock:
+            stale = bool(self._outcomes) and self._outcomes_job != self.store.failures
+            if stale:  # their write was in a group that failed before running it
+                self._outcomes_job = self.store.failures
+        if stale:
+            self.store.submit(self._write_outcomes)
         try:
             await self.store.run(lambda conn: None)
             self._check_writes()

@@ -335,3 +335,23 @@ async def test_marking_again_a_packet_marked_in_flight_commits_at_once(tmp_path:
         journal.record(_accept(packets[0]))
         await asyncio.wait_for(journal.mark_in_flight(packets[1], within=0.0), 5)
         await held
+
+
+async def test_flush_writes_outcomes_whose_write_never_ran(tmp_path: Path) -> None:
+    """The last outcomes' write was in a group refused at BEGIN (the file locked): the run's
+    final flush writes them once the file takes writes (and still reports the failure)."""
+    path = tmp_path / "j.db"
+    journal = Journal(path, write_defer=30.0)
+    journal.store.busy_timeout = 0.2
+    async with journal:
+        packets = await _packets(journal, _numbers(1))
+        await journal.mark_in_flight(packets[0])
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        journal.record(_accept(packets[0]))
+        with pytest.raises(JournalWriteError):
+            await journal.store.run(lambda conn: None)
+        other.rollback()
+        other.close()
+        await journal.flush()  # not owned: nothing to report beyond the write itself
+        assert _states(path) == {"accepted": 1}
