@@ -105,7 +105,7 @@ _TAKE_MESSAGES = 2000
 #: Seconds between two commits of in-flight marks (``Journal.mark_in_flight``): the marks made
 #: meanwhile share one commit (one fsync). A mark waits for it *before* the pacer's gate, where
 #: packets queue anyway at the cap, so it delays no request that the gate would have let go.
-MARK_INTERVAL = 0.05
+MARK_INTERVAL = 0.02
 #: Messages whose marks make a commit go at once, without waiting for the interval.
 _MARK_MESSAGES = 10_000
 #: Seconds an unawaited write (an outcome, a request log line) may wait to share a commit.
