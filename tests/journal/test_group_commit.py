@@ -30,6 +30,14 @@ async def _packets(journal: Journal, numbers: list[str], size: int = 1) -> list[
     return [p async for p in journal.packets(cid, size)]
 
 
+async def _hold_second(journal: Journal, packets: list[Packet]) -> asyncio.Task[None]:
+    """Commit the first packet's mark, then start the second's: it waits (``mark_interval``)."""
+    await journal.mark_in_flight(packets[0])
+    held = asyncio.create_task(journal.mark_in_flight(packets[1]))
+    await asyncio.sleep(0)
+    return held
+
+
 def _numbers(n: int, start: int = 0) -> list[str]:
     return [f"138{i:08d}" for i in range(start, start + n)]
 
@@ -164,9 +172,7 @@ async def test_a_mark_waits_no_longer_than_its_bound(tmp_path: Path) -> None:
     """``within`` (a journaled campaign's bound from its concurrency and rate) caps the wait."""
     async with Journal(tmp_path / "j.db", mark_interval=30.0) as journal:
         packets = await _packets(journal, _numbers(3))
-        await journal.mark_in_flight(packets[0])
-        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
-        await asyncio.sleep(0)
+        held = await _hold_second(journal, packets)
         assert not held.done()
         # A mark that may not wait sends the commit at once, for the one already held too.
         await asyncio.wait_for(journal.mark_in_flight(packets[2], within=0.0), 10)
@@ -194,9 +200,7 @@ async def test_a_cancelled_mark_put_back_to_pending_is_not_marked_in_flight_late
     path = tmp_path / "j.db"
     async with Journal(path, mark_interval=30.0) as journal:
         packets = await _packets(journal, _numbers(3))
-        await journal.mark_in_flight(packets[0])
-        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
-        await asyncio.sleep(0)
+        held = await _hold_second(journal, packets)
         held.cancel()
         with pytest.raises(asyncio.CancelledError):
             await held
@@ -263,9 +267,7 @@ async def test_closing_the_journal_commits_the_marks_still_waiting(tmp_path: Pat
     path = tmp_path / "j.db"
     async with Journal(path, mark_interval=30.0) as journal:
         packets = await _packets(journal, _numbers(2))
-        await journal.mark_in_flight(packets[0])
-        held = asyncio.create_task(journal.mark_in_flight(packets[1]))
-        await asyncio.sleep(0)
+        held = await _hold_second(journal, packets)
         assert not held.done()
     await asyncio.wait_for(held, 2)  # neither the 30 s interval nor an error
     assert _states(path) == {"in_flight": 2}
