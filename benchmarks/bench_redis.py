@@ -38,7 +38,7 @@ def _loadavg() -> str:
 
 
 def _variant(
-    base: list[str], folder: Path, seconds: float, redis_url: str | None, margin: float
+    base: list[str], folder: Path, seconds: float, redis_url: str | None, margin: float, nice: int
 ) -> dict[str, object]:
     per_process = int(CAP * seconds / PROCESSES)
     env = dict(os.environ)
@@ -63,6 +63,8 @@ def _variant(
             command += ["--redis", redis_url]
         if margin != MARGIN:
             command += ["--margin", str(margin)]
+        if nice:  # a diagnostic: senders yield the cores to the simulator and Redis
+            command = ["nice", "-n", str(nice), *command]
         procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
     t0 = time.monotonic()
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
@@ -77,6 +79,13 @@ def main() -> int:
     parser.add_argument("--variants", default="local,redis", help="local, redis or both")
     parser.add_argument(
         "--margin", type=float, default=MARGIN, help="each process's --margin (the default's)"
+    )
+    parser.add_argument(
+        "--sender-nice",
+        type=int,
+        default=0,
+        help="run the four senders under nice -n N (diagnostic: does the receiver's scheduling"
+        " bunch arrivals?)",
     )
     args = parser.parse_args()
     cap_less_margin = math.ceil(CAP * (1 - args.margin))
@@ -99,8 +108,9 @@ def main() -> int:
                 for name in variants:
                     url = f"redis://127.0.0.1:{port}/0" if name == "redis" else None
                     figures[f"{name}_{limiter}"] = run = _measure(
-                        name, limiter, url, Path(folder), args.seconds, args.margin
-                    )
+                        name, limiter, url, Path(folder), args.seconds, args.margin,
+                        args.sender_nice,
+                    )  # fmt: skip
                     print(
                         f"{name:5} pacers, {limiter:7}: max window {run['max_window']} "
                         f"(cap {CAP}, less the margin {cap_less_margin}), goodput "
@@ -119,6 +129,7 @@ def main() -> int:
             "benchmark": f"{PROCESSES} processes on one account",
             "cap": CAP,
             "margin": args.margin,
+            "sender_nice": args.sender_nice,
             "cap_less_margin": cap_less_margin,
             "cpus": os.cpu_count(),
             **figures,
@@ -135,11 +146,17 @@ def main() -> int:
 
 
 def _measure(
-    name: str, limiter: str, url: str | None, folder: Path, seconds: float, margin: float
+    name: str,
+    limiter: str,
+    url: str | None,
+    folder: Path,
+    seconds: float,
+    margin: float,
+    nice: int = 0,
 ) -> dict[str, object]:
     with simulator(["--no-reports", "--limiter", limiter], nodes=1) as base:
         load_before = _loadavg()
-        run = _variant(base, folder, seconds, url, margin)
+        run = _variant(base, folder, seconds, url, margin, nice)
         s = stats(base[0])
         ledger = httpx.get(base[0] + "/_sim/ledger", timeout=60).json()
         times = sorted(e["at"] for e in ledger)
