@@ -489,13 +489,14 @@ def _stored_config(row: Any, args: argparse.Namespace) -> Any:
 
 
 def _margin(text: str) -> float:
-    """``--margin``: a share of the rate in [0, 0.5)."""
+    """``--margin``: a share of the rate, checked by ``EngineConfig``'s own rule."""
+    from ..engine import EngineConfig
+
     try:
         value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 0.5:
-        raise argparse.ArgumentTypeError(f"a share of the rate in [0, 0.5), not {text!r}")
+        EngineConfig(margin=value)
+    except ValueError:  # InvalidParameterError is one
+        raise argparse.ArgumentTypeError(f"a share of the rate in [0, 0.5), not {text!r}") from None
     return value
 
 

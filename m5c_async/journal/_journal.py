@@ -800,12 +800,13 @@ class Journal:
         def mark(conn: sqlite3.Connection) -> None:
             if owned:
                 ids = json.dumps([packet_id for packet_id, _ in rows])
+                latest = max(at for _, at in rows)
                 for (campaign_id,) in conn.execute(
                     "SELECT DISTINCT campaign FROM packets"
                     " WHERE id IN (SELECT value FROM json_each(?))",
                     (ids,),
                 ).fetchall():
-                    self._fence(conn, int(campaign_id), max(at for _, at in rows))
+                    self._fence(conn, int(campaign_id), latest)
             # Only a packet not settled meanwhile: a waiter cancelled before this commit may
             # have put its packet back to ``pending`` already (nothing left).
             conn.executemany(
@@ -839,12 +840,7 @@ class Journal:
             JournalError: they could not be committed, or an earlier outcome write of this run
                 failed (``halted``).
         """
-        with self._outcomes_lock:
-            stale = bool(self._outcomes) and self._outcomes_job != self.store.failures
-            if stale:  # their write was in a group that failed before running it
-                self._outcomes_job = self.store.failures
-        if stale:
-            self.store.submit(self._write_outcomes)
+        self._submit_outcomes()
         try:
             await self.store.run(lambda conn: None)
             self._check_writes()
@@ -866,10 +862,6 @@ class Journal:
         }[outcome.kind]
         reason = outcome.error.message if outcome.error is not None else None
         with self._outcomes_lock:  # the writer thread takes the list
-            failures = self.store.failures
-            first = self._outcomes_job is None or self._outcomes_job != failures
-            if first:
-                self._outcomes_job = failures
             self._outcomes.append(
                 (
                     state,
@@ -881,7 +873,17 @@ class Journal:
                     outcome.numbers,
                 )
             )
-        if first:  # one write for every outcome recorded until the writer takes it
+        self._submit_outcomes()
+
+    def _submit_outcomes(self) -> None:
+        """Queue one ``_write_outcomes`` for every outcome recorded until the writer takes
+        them, unless one is queued already; one queued before a group failed may never have
+        run (the group failed at ``BEGIN``): it is queued again."""
+        with self._outcomes_lock:
+            due = bool(self._outcomes) and self._outcomes_job != self.store.failures
+            if due:
+                self._outcomes_job = self.store.failures
+        if due:
             self.store.submit(self._write_outcomes)
 
     def _write_outcomes(self, conn: sqlite3.Connection) -> None:

@@ -66,8 +66,19 @@ def _charset(content_type: str | None) -> str | None:
     """The ``charset`` parameter of a Content-Type, when it names a codec Python knows."""
     if not content_type:
         return None
-    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
-    return _codec(BytesParser(policy=HTTP).parsebytes(head, headersonly=True).get_param("charset"))
+    return _codec(_param(content_type, "charset"))
+
+
+def _head(content_type: str) -> bytes:
+    """A Content-Type as a header block, for the standard library's MIME parser."""
+    return b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+
+
+def _param(content_type: str, name: str) -> object:
+    """One parameter of a Content-Type (``charset``, ``boundary``), as the MIME parser reads it."""
+    return (
+        BytesParser(policy=HTTP).parsebytes(_head(content_type), headersonly=True).get_param(name)
+    )
 
 
 def _codec(name: object) -> str | None:
@@ -120,8 +131,7 @@ def multipart_misshape(content_type: str | None, body: bytes) -> str | None:
     """
     if (content_type or "").split(";")[0].strip().lower() != "multipart/form-data":
         return None
-    head = b"Content-Type: " + (content_type or "").encode("latin-1", "replace") + b"\r\n\r\n"
-    boundary = BytesParser(policy=HTTP).parsebytes(head, headersonly=True).get_param("boundary")
+    boundary = _param(content_type or "", "boundary")
     if not isinstance(boundary, str) or not boundary:
         return "multipart without a boundary"
     pieces = body.split(b"--" + boundary.encode("latin-1", "replace"))
@@ -140,10 +150,9 @@ def multipart_misshape(content_type: str | None, body: bytes) -> str | None:
 
 def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, str | None]] | None:
     """The ``data`` parts' bytes, each with its own declared charset (if any)."""
-    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
     if multipart_misshape(content_type, body) is not None:
         return None
-    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    message = BytesParser(policy=HTTP).parsebytes(_head(content_type) + body)
     if not message.is_multipart():
         return None
     values: list[tuple[bytes, str | None]] = []
