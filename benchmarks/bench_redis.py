@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _common import ACCOUNT, chart, free_port, simulator, stats, write
@@ -111,13 +112,15 @@ def main() -> int:
                         name, limiter, url, Path(folder), args.seconds, args.margin,
                         args.sender_nice,
                     )  # fmt: skip
+                    lag: dict[str, Any] = run["simulator_loop_lag"]  # type: ignore[assignment]
                     print(
                         f"{name:5} pacers, {limiter:7}: max window {run['max_window']} "
                         f"(cap {CAP}, less the margin {cap_less_margin}), goodput "
                         f"{run['goodput_msg_per_s']} msg/s ({run['goodput_pct_of_cap']}% of the "
                         f"cap), {run['throttled_replies']} throttle replies, "
-                        f"{run['duplicates']} duplicates, load {run['loadavg_before']} -> "
-                        f"{run['loadavg_after']}",
+                        f"{run['duplicates']} duplicates, simulator loop late by up to "
+                        f"{lag['max_ms']} ms ({lag['over_5ms']} ticks over 5 ms), load "
+                        f"{run['loadavg_before']} -> {run['loadavg_after']}",
                         flush=True,
                     )
     finally:
@@ -154,7 +157,7 @@ def _measure(
     margin: float,
     nice: int = 0,
 ) -> dict[str, object]:
-    with simulator(["--no-reports", "--limiter", limiter], nodes=1) as base:
+    with simulator(["--no-reports", "--limiter", limiter, "--measure-lag"], nodes=1) as base:
         load_before = _loadavg()
         run = _variant(base, folder, seconds, url, margin, nice)
         s = stats(base[0])
@@ -184,6 +187,7 @@ def _measure(
             "goodput_pct_of_cap": round(100 * goodput / CAP, 2),
             "loadavg_before": load_before,
             "loadavg_after": _loadavg(),
+            "simulator_loop_lag": s["loop_lag"],
         }
 
 

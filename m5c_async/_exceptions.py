@@ -48,7 +48,8 @@ class's verdict (a test compares this drawing with the classes)::
     │   ├── CampaignExistsError        ``run`` again on the same numbers and content: resume it
     │   ├── CampaignMismatchError      options that contradict the stored campaign
     │   ├── JournalWriteError          a write failed: disk full, read-only, I/O (fatal)
-    │   └── JournalCorruptError        the file is not a sound SQLite journal (fatal)
+    │   ├── JournalCorruptError        the file is not a sound SQLite journal (fatal)
+    │   └── QuarantineFullError        a push's unreadable part would pass the quarantine's limit
     ├── FrequencyLimitError            the per-number guard refused a send (pointless now)
     ├── GuardFullError                 the local guard is full of open windows (pointless now)
     ├── SharedStoreError               the Redis of a shared pacer or guard failed (pointless)
@@ -100,6 +101,7 @@ __all__ = [
     "ProviderError",
     "ProviderRequestError",
     "PushFormatError",
+    "QuarantineFullError",
     "RedisAuthError",
     "RedisUnavailableError",
     "ReplyFormatError",
@@ -579,6 +581,25 @@ class JournalCorruptError(JournalError):
     """The file is not a sound SQLite journal (``PRAGMA quick_check`` failed, or not SQLite)."""
 
     verdict = Verdict.FATAL
+
+
+class QuarantineFullError(JournalError):
+    """A push's unreadable part was not kept: the held quarantine would pass its limit.
+
+    The push's readable records are stored; the receiver answers ``retry``, so the platform
+    pushes again, and nothing is lost once the quarantine is re-parsed or cleared (``m5c
+    quarantine``). Only pushes are refused: a pull's quarantine is always kept (it is gone from
+    the platform once pulled).
+
+    Attributes:
+        held: characters of raw text the quarantine holds (unresolved entries).
+        limit: the journal's ``quarantine_limit``.
+    """
+
+    def __init__(self, message: str, *, held: int, limit: int) -> None:
+        super().__init__(message)
+        self.held = held
+        self.limit = limit
 
 
 def _mask(number: str) -> str:

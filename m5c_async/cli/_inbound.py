@@ -45,6 +45,8 @@ class UsageError(Exception):
 
 def add_receive_commands(sub: Any) -> None:
     """Add ``webhook`` and ``quarantine`` to the ``m5c`` parser."""
+    from ..journal import QUARANTINE_LIMIT
+
     p = sub.add_parser("webhook", help="receive pushed reports and replies")
     p.add_argument("action", choices=["serve"])
     p.add_argument("--host", default="127.0.0.1")
@@ -62,6 +64,14 @@ def add_receive_commands(sub: Any) -> None:
     p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to send headers")
     p.add_argument("--json", action="store_true", help="one JSON object per record")
     p.add_argument(
+        "--quarantine-limit",
+        type=int,
+        default=QUARANTINE_LIMIT // 2**20,
+        metavar="MIB",
+        help="with --journal: MiB of raw text the quarantine may hold; beyond it a push's"
+        " unreadable part is answered retry (0: no limit; default %(default)s)",
+    )
+    p.add_argument(
         "--no-metrics",
         action="store_true",
         help="no /<token>/metrics route and no counting (on when prometheus-client is installed)",
@@ -70,10 +80,16 @@ def add_receive_commands(sub: Any) -> None:
 
     add_metrics_options(p)
 
-    p = sub.add_parser("quarantine", help="list or re-parse pushed data that could not be read")
-    p.add_argument("action", choices=["list", "reparse"])
+    p = sub.add_parser(
+        "quarantine", help="list, re-parse or drop pushed data that could not be read"
+    )
+    p.add_argument("action", choices=["list", "reparse", "drop"])
     p.add_argument("--journal", type=Path, required=True)
     p.add_argument("--all", action="store_true", help="include entries already re-parsed")
+    p.add_argument(
+        "--id", type=int, action="append", default=[], help="drop: this entry (repeatable)"
+    )
+    p.add_argument("--resolved", action="store_true", help="drop: every re-parsed entry")
     p.add_argument("--limit", type=int)
     p.add_argument("--json", action="store_true", help="one JSON object per entry")
 
@@ -298,7 +314,10 @@ async def webhook(args: argparse.Namespace) -> int:
         if args.journal is not None:
             from ..journal import Journal
 
-            async with Journal(args.journal, observer=metrics) as journal:
+            if args.quarantine_limit < 0:
+                raise UsageError("--quarantine-limit must be 0 (no limit) or more MiB")
+            limit = args.quarantine_limit * 2**20 or None
+            async with Journal(args.journal, observer=metrics, quarantine_limit=limit) as journal:
                 await serve(journal, metrics)
         else:
             await serve(_PrintSink(args.json), metrics)
@@ -306,12 +325,24 @@ async def webhook(args: argparse.Namespace) -> int:
 
 
 async def quarantine(args: argparse.Namespace) -> int:
-    """``m5c quarantine list|reparse``."""
+    """``m5c quarantine list|reparse|drop``."""
     from ..journal import Journal
 
     if not args.journal.exists():
         raise UsageError(f"no journal at {args.journal}")
+    if (args.id or args.resolved) and args.action != "drop":
+        raise UsageError("--id and --resolved go with drop")
+    if args.action == "drop" and not (args.id or args.resolved):
+        raise UsageError("drop needs --id N (repeatable) or --resolved")
     async with Journal(args.journal) as journal:
+        if args.action == "drop":
+            gone = await journal.drop_quarantine(args.id, resolved=args.resolved)
+            size = await journal.quarantine_size()
+            if args.json:
+                sys.stdout.write(_line({"dropped": gone, "size": size}))
+            else:
+                print(f"dropped {gone} entries; the quarantine holds {size} characters")
+            return 0
         if args.action == "reparse":
             counts = await journal.reparse_quarantine()
             if args.json:
@@ -323,6 +354,7 @@ async def quarantine(args: argparse.Namespace) -> int:
                 )
             return 0
         entries = await journal.quarantined(include_resolved=args.all, limit=args.limit)
+        size = await journal.quarantine_size()
     if args.json:
         sys.stdout.write("".join(_line(e) for e in entries))
         return 0
@@ -332,9 +364,22 @@ async def quarantine(args: argparse.Namespace) -> int:
         when = datetime.fromtimestamp(e.received, UTC).isoformat(timespec="seconds")
         state = "held" if e.resolved is None else "resolved"
         print(
-            f"#{e.id} {e.kind} {e.format or '-'} records={e.records} {state} via {e.via}"
-            f" from {e.peer or '-'} at {when}: {e.reason}"
+            _printable(
+                f"#{e.id} {e.kind} {e.format or '-'} records={e.records} {state} via {e.via}"
+                f" from {e.peer or '-'} at {when}: {e.reason}"
+            )
         )
         raw = e.raw if len(e.raw) <= 400 else e.raw[:400] + f"... ({len(e.raw)} characters)"
-        print("    " + raw.replace("\n", "\n    "))
+        print("    " + _printable(raw).replace("\n", "\n    "))
+    if entries:
+        print(f"the quarantine holds {size} characters of raw text (--quarantine-limit bounds it)")
     return 0
+
+
+def _printable(text: str) -> str:
+    """Pushed text as a terminal shows it harmlessly: control characters (an escape sequence
+    that would move the cursor or retitle the window) written as ``\\xNN``; newlines kept."""
+    return "".join(
+        c if c == "\n" or (c.isprintable() or c == " ") else c.encode("unicode_escape").decode()
+        for c in text
+    )

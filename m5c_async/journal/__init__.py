@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._inbound import RETRY_WINDOW, InboundCounts, QuarantineEntry, ReparseCounts
+from ._inbound import QUARANTINE_LIMIT, RETRY_WINDOW, InboundCounts, QuarantineEntry, ReparseCounts
 from ._journal import (
     CampaignStatus,
     CampaignSummary,
@@ -17,6 +17,7 @@ from ._pull import pull_replies, pull_reports
 from ._run import resume_campaign, run_campaign, source_fingerprint
 
 __all__ = [
+    "QUARANTINE_LIMIT",
     "RETRY_WINDOW",
     "CampaignStatus",
     "CampaignSummary",

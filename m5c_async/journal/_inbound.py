@@ -16,7 +16,12 @@ Tables (docs/journal.md draws them; additive to the first schema):
 - ``quarantine``: what could not be read (``protocol.Quarantined``), with its raw text, kind,
   format, reason, records held, time received, peer and payload digest; ``resolved`` is set when a
   re-parse stored it. Identical entries (same push, same position, same text) within the retry
-  window are kept once.
+  window are kept once. Bounded: a push whose new entries would take the table's raw text (held
+  and resolved entries alike) past ``limit`` characters keeps none of them and says so
+  (``InboundCounts.refused``): its records are stored, the journal raises
+  ``QuarantineFullError`` and the receiver answers ``retry``, so whoever holds the token cannot
+  fill the disk, and nothing is lost while the platform pushes again. Pulls are never refused
+  (what was pulled is gone from the platform). ``drop_quarantine`` frees room.
 """
 
 from __future__ import annotations
@@ -38,13 +43,16 @@ from ..protocol import (
 )
 
 __all__ = [
+    "QUARANTINE_LIMIT",
     "RETRY_WINDOW",
     "InboundCounts",
     "QuarantineEntry",
     "ReparseCounts",
+    "drop_quarantine",
     "held_quarantine",
     "list_quarantine",
     "migrate_first_schema",
+    "quarantine_size",
     "reparse_quarantine",
     "resolve_quarantine",
     "write_push",
@@ -55,15 +63,20 @@ __all__ = [
 
 #: Seconds within which an identical anonymous reply or quarantine entry counts as a retry.
 RETRY_WINDOW: Final = 600.0
+#: Characters of raw text the quarantine table may hold before pushed entries are refused.
+QUARANTINE_LIMIT: Final = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundCounts:
-    """What one store did: records new, records already stored (retries), entries quarantined."""
+    """What one store did: records new, records already stored (retries), entries quarantined,
+    and entries not kept because the quarantine held ``size`` characters against its limit."""
 
     new: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    refused: int = 0
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,13 +191,21 @@ def write_quarantine(
     peer: str | None,
     push: str | None,
     window: float = RETRY_WINDOW,
-) -> int:
-    """Keep each entry with its raw text; an identical one within the window is a retry."""
-    added = 0
+    limit: int | None = None,
+) -> InboundCounts:
+    """Keep each entry with its raw text; an identical one within the window is a retry.
+
+    With a ``limit``, the new entries are kept all or none (module docstring)."""
+    fresh = []
     for q in entries:
         key = _sha(q.kind, push, q.position, q.raw)
-        if _seen(conn, "quarantine", key, received - window):
-            continue
+        if not _seen(conn, "quarantine", key, received - window):
+            fresh.append((key, q))
+    if limit is not None and fresh:
+        size = quarantine_size(conn)
+        if size + sum(len(q.raw) for _, q in fresh) > limit:
+            return InboundCounts(refused=len(fresh), size=size)
+    for key, q in fresh:
         conn.execute(
             "INSERT INTO quarantine (key, kind, format, records, raw, reason, received, peer, via,"
             " push) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -201,8 +222,26 @@ def write_quarantine(
                 push,
             ),
         )
-        added += 1
-    return added
+    return InboundCounts(quarantined=len(fresh))
+
+
+def quarantine_size(conn: sqlite3.Connection) -> int:
+    """Characters of raw text in the quarantine table, held and resolved entries alike."""
+    return int(conn.execute("SELECT COALESCE(SUM(LENGTH(raw)), 0) FROM quarantine").fetchone()[0])
+
+
+def drop_quarantine(
+    conn: sqlite3.Connection, ids: Sequence[int] = (), *, resolved: bool = False
+) -> int:
+    """Delete the entries named, and with ``resolved`` every re-parsed one; how many went."""
+    gone = 0
+    if ids:
+        gone += conn.executemany(
+            "DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids]
+        ).rowcount
+    if resolved:
+        gone += conn.execute("DELETE FROM quarantine WHERE resolved IS NOT NULL").rowcount
+    return gone
 
 
 def write_push(
@@ -213,6 +252,7 @@ def write_push(
     via: str,
     peer: str | None,
     window: float = RETRY_WINDOW,
+    limit: int | None = None,
 ) -> InboundCounts:
     """Store a push's records and its quarantined parts in the caller's transaction."""
     if batch.kind is PushKind.REPORT:
@@ -236,8 +276,15 @@ def write_push(
         peer=peer,
         push=batch.digest,
         window=window,
+        limit=limit,
     )
-    return InboundCounts(new=counts.new, duplicates=counts.duplicates, quarantined=held)
+    return InboundCounts(
+        new=counts.new,
+        duplicates=counts.duplicates,
+        quarantined=held.quarantined,
+        refused=held.refused,
+        size=held.size,
+    )
 
 
 _COLUMNS: Final = "id, kind, format, records, raw, reason, received, peer, via, push, resolved"

@@ -45,6 +45,7 @@ from .._exceptions import (
     CampaignNotFoundError,
     JournalError,
     JournalWriteError,
+    QuarantineFullError,
 )
 from .._observers import JournalObserver
 from ..client import AsyncClient
@@ -70,12 +71,15 @@ from ..protocol import (
     record_window,
 )
 from ._inbound import (
+    QUARANTINE_LIMIT,
     RETRY_WINDOW,
     InboundCounts,
     QuarantineEntry,
     ReparseCounts,
+    drop_quarantine,
     list_quarantine,
     migrate_first_schema,
+    quarantine_size,
     reparse_quarantine,
     write_push,
     write_replies,
@@ -321,6 +325,8 @@ class Journal:
         path: the SQLite file (created 0600 when missing).
         clock: Unix time, injectable for tests.
         retry_window: seconds within which an identical anonymous reply is a retry.
+        quarantine_limit: characters of raw text the quarantine may hold before a push's
+            unreadable part is refused with ``QuarantineFullError`` (None: no limit).
         lease: seconds without a heartbeat after which a campaign's owner counts as dead.
         mark_interval: seconds between two commits of in-flight marks; the marks made
             meanwhile share the commit (0: every mark commits on its own).
@@ -336,6 +342,7 @@ class Journal:
         *,
         clock: Any = time.time,
         retry_window: float = RETRY_WINDOW,
+        quarantine_limit: int | None = QUARANTINE_LIMIT,
         observer: JournalObserver | None = None,
         lease: float = LEASE,
         synchronous: str = "FULL",
@@ -361,6 +368,7 @@ class Journal:
         self._outcomes_job: int | None = None
         self.clock = clock
         self.retry_window = retry_window
+        self.quarantine_limit = quarantine_limit
         self.lease = lease
         self._token = secrets.token_hex(8)
         self._owned: set[int] = set()
@@ -1056,13 +1064,28 @@ class Journal:
         This is the webhook receiver's ``sink``: it answers ``success`` once this returned. A
         pull read record by record (``AsyncClient.pull_reports``) is stored the same way with
         ``via="pull"``.
+
+        Raises:
+            QuarantineFullError: a push's unreadable part was not kept, the quarantine being
+                at ``quarantine_limit``; its records are stored (a pull is never refused).
         """
         now = self.clock()
-        return await self.store.run(
+        limit = self.quarantine_limit if via == "push" else None
+        counts = await self.store.run(
             lambda conn: write_push(
-                conn, batch, received=now, via=via, peer=peer, window=self.retry_window
+                conn, batch, received=now, via=via, peer=peer, window=self.retry_window, limit=limit
             )
         )
+        if counts.refused:
+            assert limit is not None
+            raise QuarantineFullError(
+                f"quarantine full: {counts.size} characters held, limit {limit}; "
+                f"{counts.refused} unreadable part(s) of a {batch.kind} push not kept (list,"
+                " re-parse or drop with `m5c quarantine`)",
+                held=counts.size,
+                limit=limit,
+            )
+        return counts
 
     async def quarantined(
         self, *, include_resolved: bool = False, limit: int | None = None
@@ -1071,6 +1094,14 @@ class Journal:
         return await self.store.run(
             lambda conn: list_quarantine(conn, include_resolved=include_resolved, limit=limit)
         )
+
+    async def quarantine_size(self) -> int:
+        """Characters of raw text the quarantine holds (what ``quarantine_limit`` bounds)."""
+        return await self.store.run(quarantine_size)
+
+    async def drop_quarantine(self, ids: Sequence[int] = (), *, resolved: bool = False) -> int:
+        """Delete the entries named (and every re-parsed one with ``resolved``): how many."""
+        return await self.store.run(lambda conn: drop_quarantine(conn, ids, resolved=resolved))
 
     async def reparse_quarantine(self) -> ReparseCounts:
         """Read the held quarantine again; store what reads now (``_inbound.py``)."""

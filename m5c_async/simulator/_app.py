@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, Final
 
 import anyio
@@ -33,6 +34,7 @@ from ..protocol import (
     wire_text,
 )
 from ._accounts import AccountState
+from ._arrival import ARRIVAL_KEY
 from ._faults import NodeFaults
 from ._platform import Platform
 from ._wsdl import SOAP_PATH, wsdl
@@ -48,6 +50,10 @@ _TEXT: Final = {
 }
 #: The paths whose requests may send messages (the catalog's ``sends``): where throttling applies.
 _SEND_PATHS: Final = frozenset(e.path for e in ENDPOINTS.values() if e.sends)
+
+
+#: The request being handled: its arrival stamp (``_arrival.py``), None when the server has none.
+_ARRIVED: ContextVar[float | None] = ContextVar("m5c_sim_arrived", default=None)
 
 
 class NodeApp:
@@ -88,6 +94,7 @@ class NodeApp:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
+        _ARRIVED.set(scope.get(ARRIVAL_KEY))
         try:
             body = await read_body(receive, MAX_BODY)
         except BodyTooLarge:
@@ -212,6 +219,7 @@ class NodeApp:
                 encode=fields.get("encode"),
                 start_time=wire_text(fields.get("startTime", "")),
                 ext=wire_text(fields.get("ext", "")),
+                arrived=_ARRIVED.get(),
             ),
         )
         await self._reply_or_drop(send, reply, encoding)
@@ -232,7 +240,7 @@ class NodeApp:
         reply = self._guarded(
             account,
             lambda: self.platform.send_batch(
-                account, self.node, account_fields.get("encode"), rows
+                account, self.node, account_fields.get("encode"), rows, arrived=_ARRIVED.get()
             ),
         )
         await self._reply_or_drop(send, reply, encoding)
@@ -266,6 +274,7 @@ class NodeApp:
                 content=call.get("content"),
                 encode="UTF-8",
                 plain_content=True,
+                arrived=_ARRIVED.get(),
             ),
         )
         if reply is None:

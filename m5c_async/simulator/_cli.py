@@ -14,6 +14,7 @@ import anyio
 from ..protocol import Limiter, PushFormat
 from ._accounts import DEMO_ACCOUNT, AccountConfig, load_accounts, parse_account_spec
 from ._faults import load_scenario, scenario_options
+from ._lag import LoopLag
 from ._platform import Platform, PlatformSettings
 from ._serve import SimulatorServer
 
@@ -72,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", type=Path, help="a JSON or TOML timeline of faults")
     parser.add_argument("--down", action="append", default=[], help="start with this node down")
     parser.add_argument("--json", action="store_true", help="the readiness line as JSON")
+    parser.add_argument(
+        "--measure-lag",
+        action="store_true",
+        help="report how late the simulator's event loop runs (loop_lag in /_sim/stats): the"
+        " error in its arrival stamps",
+    )
 
 
 def _accounts(args: argparse.Namespace) -> list[AccountConfig]:
@@ -133,6 +140,8 @@ async def serve_from_args(args: argparse.Namespace) -> None:
         reports=not args.no_reports, report_delay=tuple(args.report_delay), **options
     )
     platform = Platform(_accounts(args), settings=settings)
+    if args.measure_lag:
+        platform.loop_lag = LoopLag()
     scenario = load_scenario(args.scenario) if args.scenario else ()
     server = SimulatorServer(
         platform, host=args.host, port=args.port, nodes=args.nodes, scenario=scenario

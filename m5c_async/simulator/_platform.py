@@ -18,6 +18,7 @@ Nothing here awaits: the ASGI layer calls these methods, and a ticker calls ``ti
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import Counter, defaultdict
@@ -44,6 +45,7 @@ from ..protocol import (
 )
 from ._accounts import AccountConfig, AccountState, BlacklistEntry
 from ._inbound import Inbound, Reply, shanghai, valid_numbers
+from ._lag import LoopLag
 
 __all__ = ["LedgerEntry", "Platform", "PlatformSettings", "Reply"]
 
@@ -154,6 +156,10 @@ class Platform(Inbound):
         self._init_inbound()
         self.throttle_storm: dict[str, float] = {}
         self.started = clock()
+        #: The event loop's lateness (``_lag.py``), reported in ``/_sim/stats`` when set; the
+        #: server runs its timer.
+        self.loop_lag: LoopLag | None = None
+        self._counted_at = -math.inf
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -254,8 +260,12 @@ class Platform(Inbound):
         start_time: str = "",
         ext: str = "",
         plain_content: bool = False,
+        arrived: float | None = None,
     ) -> Reply:
-        """Handle one send (any format); ``content`` is a wire string unless ``plain_content``."""
+        """Handle one send (any format); ``content`` is a wire string unless ``plain_content``.
+
+        ``arrived``: when the request's first bytes were read, on ``clock`` (``_arrival.py``);
+        its messages count in the rate windows from then (now when None)."""
         numbers = valid_numbers(wire_text(mobile))
         if numbers is None:
             return ErrorReply.MISSING_RECIPIENT
@@ -265,7 +275,7 @@ class Platform(Inbound):
         text = self._content(content, encoding, plain_content)
         if text is None:
             return ErrorReply.MISSING_CONTENT
-        return self._accept(account, node, [(numbers, text, start_time)], ext)
+        return self._accept(account, node, [(numbers, text, start_time)], ext, arrived)
 
     def send_batch(
         self,
@@ -273,6 +283,8 @@ class Platform(Inbound):
         node: str,
         encode: str | None,
         items: list[tuple[str, str, str]],
+        *,
+        arrived: float | None = None,
     ) -> Reply:
         """Handle ``sms_batch.php``: items of (mobile, content, startTime) wire strings."""
         encoding = wire_encoding(encode)
@@ -289,7 +301,7 @@ class Platform(Inbound):
             if text is None:
                 return ErrorReply.MISSING_CONTENT
             parts.append((numbers, text, start))
-        return self._accept(account, node, parts, "")
+        return self._accept(account, node, parts, "", arrived)
 
     @staticmethod
     def _content(content: str | None, encoding: Encoding, plain: bool) -> str | None:
@@ -309,8 +321,14 @@ class Platform(Inbound):
         node: str,
         parts: list[tuple[list[str], str, str]],
         ext: str,
+        arrived: float | None = None,
     ) -> Reply:
+        # By arrival; never before a send already counted (the windows take times in order),
+        # never after now.
         now = self.clock()
+        if arrived is not None:
+            now = min(now, max(arrived, self._counted_at))
+        self._counted_at = now
         count = sum(len(numbers) for numbers, _, _ in parts)
         if count > account.packet_size:
             return self.throttled(node)
@@ -475,6 +493,7 @@ class Platform(Inbound):
                 }
                 for u, a in self.accounts.items()
             },
+            **({"loop_lag": self.loop_lag.summary()} if self.loop_lag is not None else {}),
         }
 
 

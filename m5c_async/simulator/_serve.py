@@ -22,6 +22,7 @@ from .._exceptions import InvalidParameterError
 from ..protocol import NODES
 from ._accounts import AccountConfig
 from ._app import NodeApp
+from ._arrival import arrival_protocol
 from ._faults import NodeFaults, ScenarioEvent
 from ._platform import Platform, PlatformSettings
 from ._pusher import Pusher
@@ -167,6 +168,7 @@ class SimulatorServer:
             timeout_graceful_shutdown=1,
             backlog=4096,
             interface="asgi3",
+            http=arrival_protocol(self.platform.clock),
         )
         server = EmbeddedServer(config)
         done = anyio.Event()
@@ -210,6 +212,8 @@ class SimulatorServer:
             self._tg = tg
             self.pusher = Pusher(self.platform, http)
             tg.start_soon(self.pusher.run)
+            if self.platform.loop_lag is not None:
+                tg.start_soon(self.platform.loop_lag.run)
             try:
                 for node in self.node_names:
                     if self.faults[node].down:

@@ -399,6 +399,42 @@ def test_replies_are_stored_before_they_are_printed(sim: str, tmp_path: Path) ->
     assert json.loads(again.stdout) == {"resolved": 0, "stored": 0, "still_held": 1}
 
 
+def test_quarantine_drop_and_a_terminal_safe_listing(tmp_path: Path) -> None:
+    """``drop --id``/``--resolved`` free room (usage errors named); ``list`` writes a pushed
+    escape sequence as text, never to the terminal; the size is shown."""
+    journal = tmp_path / "q.db"
+
+    async def hold() -> None:
+        from m5c_async.journal import Journal
+        from m5c_async.protocol import read_report_push
+
+        async with Journal(journal) as j:
+            await j.store_push(read_report_push("\x1b[2J\x07\x1b[31mX,1"), peer="1.2.3.4")
+            await j.store_push(read_report_push("kept,1"), peer="1.2.3.4")
+
+    anyio.run(hold)
+    table = m5c("quarantine", "list", "--journal", str(journal))
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout and "\x07" not in table.stdout
+    assert "\\x1b[2J\\x07\\x1b[31mX,1" in table.stdout
+    assert "holds 19 characters of raw text" in table.stdout
+    for bad in (["list", "--id", "1"], ["drop"], ["reparse", "--resolved"]):
+        refused = m5c("quarantine", *bad, "--journal", str(journal))
+        assert refused.returncode == 2 and "drop" in refused.stderr, bad
+    dropped = m5c("quarantine", "drop", "--id", "1", "--id", "99", "--journal", str(journal))
+    assert (dropped.returncode, dropped.stdout) == (
+        0,
+        "dropped 1 entries; the quarantine holds 6 characters\n",
+    )
+    left = m5c("quarantine", "list", "--journal", str(journal), "--json")
+    assert [json.loads(x)["raw"] for x in left.stdout.splitlines()] == ["kept,1"]
+    none = m5c("quarantine", "drop", "--resolved", "--journal", str(journal), "--json")
+    assert json.loads(none.stdout) == {"dropped": 0, "size": 6}
+    negative = m5c("webhook", "serve", "--insecure", "--journal", str(journal),
+                   "--quarantine-limit", "-1")  # fmt: skip
+    assert negative.returncode == 2 and "--quarantine-limit" in negative.stderr
+
+
 def test_webhook_serve_into_a_journal(tmp_path: Path) -> None:
     """--journal: the document's §7 string example stored and quarantined there; the allow-list
     is off on loopback and on (the nodes) elsewhere unless told otherwise."""

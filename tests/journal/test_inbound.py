@@ -204,3 +204,55 @@ async def test_a_reply_both_pulled_and_pushed_is_one_reply(tmp_path: Path) -> No
         assert await journal.store_replies([pulled]) == 1
         counts = await journal.store_push(pushed)
     assert (counts.new, counts.duplicates) == (0, 1)
+
+
+def _junk_push(msgid: str, junk: str) -> PushBatch[DeliveryReport]:
+    """One readable report and one unreadable part of ``len(junk)`` characters."""
+    return read_report_push(f"{msgid},13800000000,DELIVRD,1462880473;{junk}")
+
+
+async def test_the_quarantine_is_bounded_for_pushes_but_never_for_pulls(tmp_path: Path) -> None:
+    """Past the limit a push keeps its records but not its unreadable part, and says so; a retry
+    of what is held, and a pull, are never refused; dropping entries makes room again."""
+    from m5c_async import QuarantineFullError
+
+    clock = Clock()
+    first, second = "x" * 60, "y" * 60
+    async with Journal(tmp_path / "q.db", clock=clock, quarantine_limit=100) as journal:
+        kept = await journal.store_push(_junk_push("1", first), peer="1.2.3.4")
+        assert (kept.new, kept.quarantined, kept.refused) == (1, 1, 0)
+        with pytest.raises(QuarantineFullError) as refused:
+            await journal.store_push(_junk_push("2", second), peer="1.2.3.4")
+        assert (refused.value.held, refused.value.limit) == (60, 100)
+        assert "y" * 60 not in str(refused.value)  # the pushed text is not echoed
+        assert await journal.quarantine_size() == 60
+        # The refused push's record was stored all the same; its retry is a duplicate of it.
+        clock.now += 1
+        retry = await journal.store_push(_junk_push("1", first), peer="1.2.3.4")
+        assert (retry.new, retry.duplicates, retry.quarantined) == (0, 1, 0)
+        pulled = await journal.store_push(_junk_push("3", "z" * 80), via="pull")
+        assert (pulled.quarantined, pulled.refused) == (1, 0)
+        assert await journal.quarantine_size() == 140
+        held = await journal.quarantined()
+        assert await journal.drop_quarantine([e.id for e in held if e.raw == "z" * 80]) == 1
+        assert await journal.drop_quarantine([e.id for e in held if e.raw == first]) == 1
+        assert await journal.quarantine_size() == 0
+        again = await journal.store_push(_junk_push("2", second), peer="1.2.3.4")
+        assert (again.new, again.duplicates, again.quarantined) == (0, 1, 1)
+    with sqlite3.connect(tmp_path / "q.db") as conn:
+        msgids = sorted(r[0] for r in conn.execute("SELECT msgid FROM report_log"))
+        raws = [r[0] for r in conn.execute("SELECT raw FROM quarantine")]
+    assert (msgids, raws) == (["1", "2", "3"], [second])
+
+
+async def test_no_quarantine_limit_and_dropping_resolved_entries(tmp_path: Path) -> None:
+    """None: no limit; ``resolved=True`` drops only what a re-parse already stored."""
+    async with Journal(tmp_path / "n.db", quarantine_limit=None) as journal:
+        for k in range(3):
+            await journal.store_push(_junk_push(str(k), str(k) * 50_000))
+        assert await journal.quarantine_size() == 150_000
+        assert await journal.drop_quarantine(resolved=True) == 0
+        with sqlite3.connect(tmp_path / "n.db") as conn:
+            conn.execute("UPDATE quarantine SET resolved = 1 WHERE raw LIKE '1%'")
+        assert await journal.drop_quarantine(resolved=True) == 1
+        assert await journal.quarantine_size() == 100_000

@@ -188,3 +188,33 @@ async def test_pushes_in_the_query_string_as_the_examples_write_them(tmp_path: P
                 await wait_for(lambda: pusher.pushed["reply"] == 1)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT content FROM reply_log").fetchall() == [("好,的 C++ 100%",)]
+
+
+async def test_a_full_quarantine_answers_retry_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under uvicorn: junk past the journal's quarantine limit is answered 500 ``retry`` (its
+    readable record stored), clean pushes still ``success``; once the operator drops entries,
+    the platform's next try of the same push is kept."""
+    db = tmp_path / "full.db"
+    junk = ";".join(["9,13800000000,DELIVRD,1"] * 3)  # three unreadable records, 69 characters
+    async with Journal(db, quarantine_limit=100) as journal:
+        receiver = WebhookReceiver(sink=journal, token=TOKEN)
+        async with serve(receiver) as url, httpx.AsyncClient(base_url=f"{url}/{TOKEN}") as http:
+            first = await http.post(
+                "/reports", data={"data": f"1,13800000001,DELIVRD,1462880473;{junk}"}
+            )
+            assert (first.status_code, first.text) == (200, "success")
+            body = {"data": f"2,13800000002,DELIVRD,1462880473;{junk}X"}
+            refused = await http.post("/reports", data=body)
+            assert (refused.status_code, refused.text) == (500, "retry")
+            assert "quarantine full" in caplog.text and "13800000002" not in caplog.text
+            clean = await http.post("/reports", data={"data": GOOD})
+            assert (clean.status_code, clean.text) == (200, "success")
+            await journal.drop_quarantine([e.id for e in await journal.quarantined()])
+            retried = await http.post("/reports", data=body)
+            assert (retried.status_code, retried.text) == (200, "success")
+    assert count(db, "SELECT COUNT(*) FROM report_log") == 3
+    with sqlite3.connect(db) as conn:
+        raws = [r[0] for r in conn.execute("SELECT raw FROM quarantine ORDER BY id")]
+    assert raws == ["9,13800000000,DELIVRD,1"] * 2 + ["9,13800000000,DELIVRD,1X"]
