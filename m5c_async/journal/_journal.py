@@ -181,6 +181,10 @@ class CampaignStatus:
     no_report: int
     undelivered_by_status: dict[str, int]
     replies: int
+    #: Accepted messages whose report history holds more than one status: the latest received
+    #: counts, and the others are kept in ``report_log`` to look at (a forged report, or the
+    #: platform correcting itself). Anything but 0 is worth a look.
+    contested: int = 0
 
 
 _CAMPAIGN_COLUMNS = "id, name, content, profile, source, settings, created, imported, duplicates"
@@ -267,6 +271,12 @@ def read_status(conn: sqlite3.Connection, row: StoredCampaign) -> CampaignStatus
         f"SELECT COUNT(DISTINCT p.id) {_REPLIES_OF}",
         _replies_of(row),
     ).fetchone()[0]
+    contested = conn.execute(
+        "SELECT COUNT(*) FROM messages m WHERE m.campaign = ? AND m.state = 'accepted' AND"
+        " (SELECT COUNT(DISTINCT l.status) FROM report_log l"
+        "  WHERE l.msgid = m.msgid AND l.mobile = m.mobile) > 1",
+        (cid,),
+    ).fetchone()[0]
     accepted = states.get("accepted", 0)
     delivered = by_status.get("DELIVRD", 0)
     undelivered = {k: v for k, v in by_status.items() if k != "DELIVRD"}
@@ -286,6 +296,7 @@ def read_status(conn: sqlite3.Connection, row: StoredCampaign) -> CampaignStatus
         no_report=accepted - delivered - sum(undelivered.values()),
         undelivered_by_status=undelivered,
         replies=replies,
+        contested=contested,
     )
 
 

@@ -59,10 +59,23 @@ async def test_a_forged_report_first_cannot_suppress_the_genuine_one(tmp_path: P
         clock.now += 5
         assert await journal.store_reports([genuine], via="push") == 0
         status = await journal.status(cid)
-    assert (status.delivered, status.undelivered) == (1, 0)
+    assert (status.delivered, status.undelivered, status.contested) == (1, 0, 1)
     with sqlite3.connect(tmp_path / "j.db") as conn:
         history = conn.execute("SELECT status FROM report_log ORDER BY id").fetchall()
     assert history == [("UNDELIV",), ("DELIVRD",)]
+
+
+async def test_one_report_or_the_same_status_twice_is_not_contested(tmp_path: Path) -> None:
+    """Only different statuses for one message count; another message's reports do not."""
+    clock = Clock()
+    async with Journal(tmp_path / "c.db", clock=clock) as journal:
+        cid = await _accepted(journal, ["13800000000"], "42")
+        first = DeliveryReport(msgid="42", mobile="13800000000", status="DELIVRD", at=AT)
+        later = DeliveryReport(msgid="42", mobile="13800000000", status="DELIVRD", at=None)
+        other = DeliveryReport(msgid="43", mobile="13800000000", status="UNDELIV", at=AT)
+        await journal.store_reports([first, later, other], via="push")
+        status = await journal.status(cid)
+    assert (status.delivered, status.contested) == (1, 0)
 
 
 async def test_replies_with_no_id_and_no_time_an_hour_apart_are_both_kept(tmp_path: Path) -> None:
