@@ -592,7 +592,7 @@ class QuarantineFullError(JournalError):
     the platform once pulled).
 
     Attributes:
-        held: characters of raw text the quarantine holds (unresolved entries).
+        held: bytes of raw text the quarantine holds (held and resolved entries).
         limit: the journal's ``quarantine_limit``.
     """
 

@@ -341,7 +341,7 @@ async def quarantine(args: argparse.Namespace) -> int:
             if args.json:
                 sys.stdout.write(_line({"dropped": gone, "size": size}))
             else:
-                print(f"dropped {gone} entries; the quarantine holds {size} characters")
+                print(f"dropped {gone} entries; the quarantine holds {size} bytes")
             return 0
         if args.action == "reparse":
             counts = await journal.reparse_quarantine()
@@ -372,7 +372,7 @@ async def quarantine(args: argparse.Namespace) -> int:
         raw = e.raw if len(e.raw) <= 400 else e.raw[:400] + f"... ({len(e.raw)} characters)"
         print("    " + _printable(raw).replace("\n", "\n    "))
     if entries:
-        print(f"the quarantine holds {size} characters of raw text (--quarantine-limit bounds it)")
+        print(f"the quarantine holds {size} bytes of raw text (--quarantine-limit bounds it)")
     return 0
 
 

@@ -17,7 +17,7 @@ Tables (docs/journal.md draws them; additive to the first schema):
   format, reason, records held, time received, peer and payload digest; ``resolved`` is set when a
   re-parse stored it. Identical entries (same push, same position, same text) within the retry
   window are kept once. Bounded: a push whose new entries would take the table's raw text (held
-  and resolved entries alike) past ``limit`` characters keeps none of them and says so
+  and resolved entries alike) past ``limit`` bytes keeps none of them and says so
   (``InboundCounts.refused``): its records are stored, the journal raises
   ``QuarantineFullError`` and the receiver answers ``retry``, so whoever holds the token cannot
   fill the disk, and nothing is lost while the platform pushes again. Pulls are never refused
@@ -63,14 +63,14 @@ __all__ = [
 
 #: Seconds within which an identical anonymous reply or quarantine entry counts as a retry.
 RETRY_WINDOW: Final = 600.0
-#: Characters of raw text the quarantine table may hold before pushed entries are refused.
+#: Bytes of raw text (UTF-8) the quarantine table may hold before pushed entries are refused.
 QUARANTINE_LIMIT: Final = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundCounts:
     """What one store did: records new, records already stored (retries), entries quarantined,
-    and entries not kept because the quarantine held ``size`` characters against its limit."""
+    and entries not kept because the quarantine held ``size`` bytes against its limit."""
 
     new: int = 0
     duplicates: int = 0
@@ -203,7 +203,7 @@ def write_quarantine(
             fresh.append((key, q))
     if limit is not None and fresh:
         size = quarantine_size(conn)
-        if size + sum(len(q.raw) for _, q in fresh) > limit:
+        if size + sum(_size(q.raw) for _, q in fresh) > limit:
             return InboundCounts(refused=len(fresh), size=size)
     for key, q in fresh:
         conn.execute(
@@ -226,8 +226,13 @@ def write_quarantine(
 
 
 def quarantine_size(conn: sqlite3.Connection) -> int:
-    """Characters of raw text in the quarantine table, held and resolved entries alike."""
-    return int(conn.execute("SELECT COALESCE(SUM(LENGTH(raw)), 0) FROM quarantine").fetchone()[0])
+    """Bytes of raw text (UTF-8) in the quarantine table, held and resolved entries alike (kept
+    by the schema's triggers: one row read)."""
+    return int(conn.execute("SELECT bytes FROM quarantine_bytes WHERE id = 1").fetchone()[0])
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def drop_quarantine(

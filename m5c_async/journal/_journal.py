@@ -336,7 +336,7 @@ class Journal:
         path: the SQLite file (created 0600 when missing).
         clock: Unix time, injectable for tests.
         retry_window: seconds within which an identical anonymous reply is a retry.
-        quarantine_limit: characters of raw text the quarantine may hold before a push's
+        quarantine_limit: bytes of raw text (UTF-8) the quarantine may hold before a push's
             unreadable part is refused with ``QuarantineFullError`` (None: no limit).
         lease: seconds without a heartbeat after which a campaign's owner counts as dead.
         mark_interval: seconds between two commits of in-flight marks; the marks made
@@ -1090,7 +1090,7 @@ class Journal:
         if counts.refused:
             assert limit is not None
             raise QuarantineFullError(
-                f"quarantine full: {counts.size} characters held, limit {limit}; "
+                f"quarantine full: {counts.size} bytes held, limit {limit}; "
                 f"{counts.refused} unreadable part(s) of a {batch.kind} push not kept (list,"
                 " re-parse or drop with `m5c quarantine`)",
                 held=counts.size,

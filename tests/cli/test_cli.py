@@ -417,14 +417,14 @@ def test_quarantine_drop_and_a_terminal_safe_listing(tmp_path: Path) -> None:
     assert table.returncode == 0, table.stderr
     assert "\x1b" not in table.stdout and "\x07" not in table.stdout
     assert "\\x1b[2J\\x07\\x1b[31mX,1" in table.stdout
-    assert "holds 19 characters of raw text" in table.stdout
+    assert "holds 19 bytes of raw text" in table.stdout
     for bad in (["list", "--id", "1"], ["drop"], ["reparse", "--resolved"]):
         refused = m5c("quarantine", *bad, "--journal", str(journal))
         assert refused.returncode == 2 and "drop" in refused.stderr, bad
     dropped = m5c("quarantine", "drop", "--id", "1", "--id", "99", "--journal", str(journal))
     assert (dropped.returncode, dropped.stdout) == (
         0,
-        "dropped 1 entries; the quarantine holds 6 characters\n",
+        "dropped 1 entries; the quarantine holds 6 bytes\n",
     )
     left = m5c("quarantine", "list", "--journal", str(journal), "--json")
     assert [json.loads(x)["raw"] for x in left.stdout.splitlines()] == ["kept,1"]

@@ -269,3 +269,28 @@ async def test_no_quarantine_limit_and_dropping_resolved_entries(tmp_path: Path)
             conn.execute("UPDATE quarantine SET resolved = 1 WHERE raw LIKE '1%'")
         assert await journal.drop_quarantine(resolved=True) == 1
         assert await journal.quarantine_size() == 100_000
+
+
+async def test_the_quarantine_size_is_bytes_kept_by_the_file_itself(tmp_path: Path) -> None:
+    """UTF-8 bytes, not characters; rows written by another connection (any process) count;
+    a journal from before the size table gets it filled from its rows when opened."""
+    db = tmp_path / "b.db"
+    async with Journal(db) as journal:
+        await journal.store_push(_junk_push("1", "好" * 10))
+        assert await journal.quarantine_size() == 30
+        with sqlite3.connect(db) as conn:  # another writer, outside this Journal
+            conn.execute(
+                "INSERT INTO quarantine (key, kind, records, raw, reason, received, via)"
+                " VALUES ('k', 'report', 1, 'abc', 'r', 0, 'push')"
+            )
+            conn.execute("UPDATE quarantine SET raw = '好好' WHERE key = 'k'")
+        assert await journal.quarantine_size() == 36
+    with sqlite3.connect(db) as conn:  # as a journal of the previous version was
+        conn.executescript(
+            "DROP TRIGGER quarantine_bytes_in; DROP TRIGGER quarantine_bytes_out;"
+            " DROP TRIGGER quarantine_bytes_raw; DROP TABLE quarantine_bytes;"
+        )
+    async with Journal(db) as journal:
+        assert await journal.quarantine_size() == 36
+        assert await journal.drop_quarantine([1]) == 1
+        assert await journal.quarantine_size() == 6
