@@ -150,6 +150,7 @@ class JournalReader:
                 "delivered": status.delivered,
                 "undelivered": status.undelivered,
                 "awaiting": status.no_report,
+                "contested": status.contested,
                 "top_failures": [list(f) for f in failures[:TOP_STATUSES]],
                 "other_failures": sum(n for _, n in failures[TOP_STATUSES:]),
             },

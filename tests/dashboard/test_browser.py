@@ -183,7 +183,8 @@ async def _watch(
                 name: await _number(page, name)
                 for name in (
                     "total", "sent", "pending", "in-flight", "accepted", "failed", "ambiguous",
-                    "delivered", "undelivered", "awaiting", "throttled-total", "errors-total",
+                    "delivered", "undelivered", "awaiting", "contested", "throttled-total",
+                    "errors-total",
                 )
             }  # fmt: skip
             assert shown == {
@@ -197,6 +198,7 @@ async def _watch(
                 "delivered": status.delivered,
                 "undelivered": status.undelivered,
                 "awaiting": 0,
+                "contested": status.contested,
                 "throttled-total": done.throttled,
                 "errors-total": _refused(journal.path) - done.throttled,
             }

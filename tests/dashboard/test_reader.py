@@ -40,11 +40,13 @@ async def test_snapshot_of_a_journal_with_known_times(journal_file: tuple[Path, 
     }
     assert (status.total, status.accepted, status.rejected) == (10, 10, 1)
     assert (status.delivered, status.undelivered, status.no_report) == (7, 2, 1)
+    assert status.contested == 0
     assert snap["funnel"] == {
         "accepted": 10,
         "delivered": 7,
         "undelivered": 2,
         "awaiting": 1,
+        "contested": status.contested,
         "top_failures": [["MK:0001", 1], ["UNDELIV", 1]],
         "other_failures": 0,
     }
