@@ -31,6 +31,7 @@ import orjson
 
 from .._exceptions import JournalError, M5CError
 from ..protocol import PushBatch, PushFormat
+from ._text import printable
 
 __all__ = ["add_pull_options", "add_receive_commands", "pull_and_show", "quarantine", "webhook"]
 
@@ -364,22 +365,13 @@ async def quarantine(args: argparse.Namespace) -> int:
         when = datetime.fromtimestamp(e.received, UTC).isoformat(timespec="seconds")
         state = "held" if e.resolved is None else "resolved"
         print(
-            _printable(
+            printable(
                 f"#{e.id} {e.kind} {e.format or '-'} records={e.records} {state} via {e.via}"
                 f" from {e.peer or '-'} at {when}: {e.reason}"
             )
         )
         raw = e.raw if len(e.raw) <= 400 else e.raw[:400] + f"... ({len(e.raw)} characters)"
-        print("    " + _printable(raw).replace("\n", "\n    "))
+        print("    " + printable(raw).replace("\n", "\n    "))
     if entries:
         print(f"the quarantine holds {size} bytes of raw text (--quarantine-limit bounds it)")
     return 0
-
-
-def _printable(text: str) -> str:
-    """Pushed text as a terminal shows it harmlessly: control characters (an escape sequence
-    that would move the cursor or retitle the window) written as ``\\xNN``; newlines kept."""
-    return "".join(
-        c if c == "\n" or (c.isprintable() or c == " ") else c.encode("unicode_escape").decode()
-        for c in text
-    )

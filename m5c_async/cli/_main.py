@@ -55,6 +55,7 @@ from ._inbound import (
     webhook,
 )
 from ._metrics import add_metrics_options, serving_metrics
+from ._text import printable
 
 __all__ = ["main"]
 
@@ -282,7 +283,8 @@ def _print_rows(rows: Sequence[Any]) -> None:
         table.add_column(key)
     for row in plain:
         # Values are data, never markup: a reply holding "[/bold]" must print as it is.
-        table.add_row(*(escape(str(v)) for v in row.values()))
+        # Nor terminal control: an escape sequence in a reply is shown as text.
+        table.add_row(*(escape(printable(str(v))) for v in row.values()))
     Console().print(table)
 
 

@@ -361,18 +361,20 @@ def test_replies_are_stored_before_they_are_printed(sim: str, tmp_path: Path) ->
     the quarantine commands list and re-read a journal's held entries."""
     import httpx
 
-    for text in ("[/bold] 好", "[red]x"):
+    for text in ("[/bold] 好", "[red]x", "\x1b[2J\x1b]0;owned\x07!"):
         injected = httpx.post(
             f"{sim}/_sim/reply", json={"username": USER, "mobile": "13800000000", "content": text}
         )
         assert injected.status_code == 200
     journal = tmp_path / "pulled.db"
-    human = m5c("replies", "--journal", str(journal), base=sim)
+    human = m5c("replies", "--journal", str(journal), base=sim, env={"COLUMNS": "300"})
     assert human.returncode == 0, human.stderr
     assert "[/bold] 好" in human.stdout and "[red]x" in human.stdout
+    # A terminal escape in a reply is printed as text, never sent to the terminal.
+    assert "\x1b" not in human.stdout and "\\x1b[2J\\x1b]0;owned\\x07!" in human.stdout
     with sqlite3.connect(journal) as conn:
         stored = sorted(r[0] for r in conn.execute("SELECT content FROM reply_log"))
-    assert stored == ["[/bold] 好", "[red]x"]
+    assert stored == ["\x1b[2J\x1b]0;owned\x07!", "[/bold] 好", "[red]x"]
     listed = m5c("quarantine", "list", "--journal", str(journal), "--json")
     assert (listed.returncode, listed.stdout) == (0, "")
 
