@@ -65,6 +65,9 @@ __all__ = [
 RETRY_WINDOW: Final = 600.0
 #: Bytes of raw text (UTF-8) the quarantine table may hold before pushed entries are refused.
 QUARANTINE_LIMIT: Final = 256 * 1024 * 1024
+#: The ids a row can have (SQLite integers); any other names no entry.
+_ROWID_MIN: Final = -(2**63)
+_ROWID_MAX: Final = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,12 +241,13 @@ def _size(text: str) -> int:
 def drop_quarantine(
     conn: sqlite3.Connection, ids: Sequence[int] = (), *, resolved: bool = False
 ) -> int:
-    """Delete the entries named, and with ``resolved`` every re-parsed one; how many went."""
+    """Delete the entries named, and with ``resolved`` every re-parsed one; how many went.
+
+    An id outside SQLite's 64-bit integers names no entry (it is skipped, not an error)."""
     gone = 0
-    if ids:
-        gone += conn.executemany(
-            "DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids]
-        ).rowcount
+    named = [(i,) for i in dict.fromkeys(ids) if _ROWID_MIN <= i <= _ROWID_MAX]
+    if named:
+        gone += conn.executemany("DELETE FROM quarantine WHERE id = ?", named).rowcount
     if resolved:
         gone += conn.execute("DELETE FROM quarantine WHERE resolved IS NOT NULL").rowcount
     return gone

@@ -294,3 +294,15 @@ async def test_the_quarantine_size_is_bytes_kept_by_the_file_itself(tmp_path: Pa
         assert await journal.quarantine_size() == 36
         assert await journal.drop_quarantine([1]) == 1
         assert await journal.quarantine_size() == 6
+
+
+async def test_dropping_ids_no_row_can_have_is_a_no_op(tmp_path: Path) -> None:
+    """Ids past SQLite's 64-bit integers (``m5c quarantine drop --id 99999999999999999999``),
+    negative and repeated ids name no entry or one once: nothing raises, nothing else goes."""
+    async with Journal(tmp_path / "d.db") as journal:
+        await journal.store_push(_junk_push("1", "junk"))
+        [entry] = await journal.quarantined()
+        for ids in ([2**63], [-(2**63) - 1], [10**20, -1, 0]):
+            assert await journal.drop_quarantine(ids) == 0
+        assert await journal.drop_quarantine([entry.id, entry.id, 2**64]) == 1
+        assert await journal.quarantine_size() == 0
