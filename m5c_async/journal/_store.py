@@ -148,14 +148,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE INDEX IF NOT EXISTS quarantine_key ON quarantine (key, received);
 CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (resolved, id);
 -- The quarantine's size in bytes of raw text, kept by triggers (whichever process writes), so a
--- push's check against the limit reads one row. Filled from the rows once, when added.
+-- push's check against the limit reads one row. Filled from the rows once, when added (below).
 CREATE TABLE IF NOT EXISTS quarantine_bytes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     bytes INTEGER NOT NULL
 );
-INSERT INTO quarantine_bytes (id, bytes)
-    SELECT 1, (SELECT COALESCE(SUM(LENGTH(CAST(raw AS BLOB))), 0) FROM quarantine)
-    WHERE NOT EXISTS (SELECT 1 FROM quarantine_bytes);
 CREATE TRIGGER IF NOT EXISTS quarantine_bytes_in AFTER INSERT ON quarantine BEGIN
     UPDATE quarantine_bytes SET bytes = bytes + LENGTH(CAST(NEW.raw AS BLOB)) WHERE id = 1;
 END;
@@ -167,6 +164,12 @@ CREATE TRIGGER IF NOT EXISTS quarantine_bytes_raw AFTER UPDATE OF raw ON quarant
     SET bytes = bytes - LENGTH(CAST(OLD.raw AS BLOB)) + LENGTH(CAST(NEW.raw AS BLOB))
     WHERE id = 1;
 END;
+-- Filled after the triggers exist: each statement here is its own transaction, and a row another
+-- process writes in between is then counted either by the fill or by a trigger, never missed (a
+-- trigger before the fill finds no row to update).
+INSERT INTO quarantine_bytes (id, bytes)
+    SELECT 1, (SELECT COALESCE(SUM(LENGTH(CAST(raw AS BLOB))), 0) FROM quarantine)
+    WHERE NOT EXISTS (SELECT 1 FROM quarantine_bytes);
 CREATE TABLE IF NOT EXISTS request_log (
     id INTEGER PRIMARY KEY,
     campaign INTEGER NOT NULL,

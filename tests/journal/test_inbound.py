@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -306,3 +307,54 @@ async def test_dropping_ids_no_row_can_have_is_a_no_op(tmp_path: Path) -> None:
             assert await journal.drop_quarantine(ids) == 0
         assert await journal.drop_quarantine([entry.id, entry.id, 2**64]) == 1
         assert await journal.quarantine_size() == 0
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "CREATE TRIGGER IF NOT EXISTS quarantine_bytes_in",
+        "INSERT INTO quarantine_bytes (id, bytes)",
+    ],
+)
+async def test_a_write_while_an_old_journal_gets_its_size_table_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Another process adds to the quarantine of a journal from before the size table while
+    this one opens it, just before ``step`` of the schema (each statement its own transaction):
+    the size still matches the rows."""
+    db = tmp_path / "old.db"
+    async with Journal(db) as journal:
+        await journal.store_push(_junk_push("1", "abc"))
+    connect = sqlite3.connect
+    with connect(db) as conn:  # as a journal of the previous version was
+        conn.executescript(
+            "DROP TRIGGER quarantine_bytes_in; DROP TRIGGER quarantine_bytes_out;"
+            " DROP TRIGGER quarantine_bytes_raw; DROP TABLE quarantine_bytes;"
+        )
+    other = connect(db, isolation_level=None, timeout=5, check_same_thread=False)
+    written: list[str] = []
+
+    def intrude(sql: str) -> None:
+        if not written and step in sql:
+            other.execute(
+                "INSERT INTO quarantine (key, kind, records, raw, reason, received, via)"
+                " VALUES ('other', 'report', 1, 'other writer', 'r', 0, 'push')"
+            )
+            written.append(sql)
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(intrude)
+        return conn
+
+    monkeypatch.setattr("m5c_async.journal._store.sqlite3.connect", traced)
+    try:
+        async with Journal(db) as journal:
+            size = await journal.quarantine_size()
+    finally:
+        monkeypatch.undo()
+        other.close()
+    assert written
+    with connect(db) as conn:
+        actual = conn.execute("SELECT SUM(LENGTH(CAST(raw AS BLOB))) FROM quarantine").fetchone()
+    assert (size,) == actual == (15,)
