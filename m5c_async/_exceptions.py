@@ -592,7 +592,8 @@ class QuarantineFullError(JournalError):
     the platform once pulled).
 
     Attributes:
-        held: bytes of raw text the quarantine holds (held and resolved entries).
+        held: bytes the quarantine costs the journal (held and resolved entries: raw text,
+            reasons and their rows; ``Journal.quarantine_size``).
         limit: the journal's ``quarantine_limit``.
     """
 

@@ -69,7 +69,7 @@ def add_receive_commands(sub: Any) -> None:
         type=int,
         default=QUARANTINE_LIMIT // 2**20,
         metavar="MIB",
-        help="with --journal: MiB of raw text the quarantine may hold; beyond it a push's"
+        help="with --journal: MiB the quarantine may take in the file; beyond it a push's"
         " unreadable part is answered retry (0: no limit; default %(default)s)",
     )
     p.add_argument(
@@ -342,7 +342,7 @@ async def quarantine(args: argparse.Namespace) -> int:
             if args.json:
                 sys.stdout.write(_line({"dropped": gone, "size": size}))
             else:
-                print(f"dropped {gone} entries; the quarantine holds {size} bytes")
+                print(f"dropped {gone} entries; the quarantine takes {size} bytes")
             return 0
         if args.action == "reparse":
             counts = await journal.reparse_quarantine()
@@ -373,5 +373,5 @@ async def quarantine(args: argparse.Namespace) -> int:
         raw = e.raw if len(e.raw) <= 400 else e.raw[:400] + f"... ({len(e.raw)} characters)"
         print("    " + printable(raw).replace("\n", "\n    "))
     if entries:
-        print(f"the quarantine holds {size} bytes of raw text (--quarantine-limit bounds it)")
+        print(f"the quarantine takes {size} bytes of the journal (--quarantine-limit bounds it)")
     return 0

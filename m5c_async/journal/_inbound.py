@@ -16,8 +16,9 @@ Tables (docs/journal.md draws them; additive to the first schema):
 - ``quarantine``: what could not be read (``protocol.Quarantined``), with its raw text, kind,
   format, reason, records held, time received, peer and payload digest; ``resolved`` is set when a
   re-parse stored it. Identical entries (same push, same position, same text) within the retry
-  window are kept once. Bounded: a push whose new entries would take the table's raw text (held
-  and resolved entries alike) past ``limit`` bytes keeps none of them and says so
+  window are kept once. Bounded: a push whose new entries would take what the table costs the
+  file (held and resolved entries alike: raw text, reason and ``QUARANTINE_ROW_BYTES`` a row,
+  ``quarantine_size``) past ``limit`` bytes keeps none of them and says so
   (``InboundCounts.refused``): its records are stored, the journal raises
   ``QuarantineFullError`` and the receiver answers ``retry``, so whoever holds the token cannot
   fill the disk, and nothing is lost while the platform pushes again. Pulls are never refused
@@ -41,6 +42,7 @@ from ..protocol import (
     Quarantined,
     read_push,
 )
+from ._store import QUARANTINE_ROW_BYTES
 
 __all__ = [
     "QUARANTINE_LIMIT",
@@ -63,7 +65,7 @@ __all__ = [
 
 #: Seconds within which an identical anonymous reply or quarantine entry counts as a retry.
 RETRY_WINDOW: Final = 600.0
-#: Bytes of raw text (UTF-8) the quarantine table may hold before pushed entries are refused.
+#: Bytes the quarantine may cost the file (``quarantine_size``) before pushed entries are refused.
 QUARANTINE_LIMIT: Final = 256 * 1024 * 1024
 #: The ids a row can have (SQLite integers); any other names no entry.
 _ROWID_MIN: Final = -(2**63)
@@ -206,7 +208,7 @@ def write_quarantine(
             fresh.append((key, q))
     if limit is not None and fresh:
         size = quarantine_size(conn)
-        if size + sum(_size(q.raw) for _, q in fresh) > limit:
+        if size + sum(_cost(q) for _, q in fresh) > limit:
             return InboundCounts(refused=len(fresh), size=size)
     for key, q in fresh:
         conn.execute(
@@ -229,9 +231,15 @@ def write_quarantine(
 
 
 def quarantine_size(conn: sqlite3.Connection) -> int:
-    """Bytes of raw text (UTF-8) in the quarantine table, held and resolved entries alike (kept
-    by the schema's triggers: one row read)."""
+    """Bytes the quarantine costs the file, held and resolved entries alike: each entry's raw
+    text and reason (UTF-8) and ``QUARANTINE_ROW_BYTES`` for its row (kept by the schema's
+    triggers: one row read)."""
     return int(conn.execute("SELECT bytes FROM quarantine_bytes WHERE id = 1").fetchone()[0])
+
+
+def _cost(q: Quarantined) -> int:
+    """What an entry will cost the file, as the schema's triggers count it."""
+    return _size(q.raw) + _size(q.reason) + QUARANTINE_ROW_BYTES
 
 
 def _size(text: str) -> int:

@@ -336,8 +336,8 @@ class Journal:
         path: the SQLite file (created 0600 when missing).
         clock: Unix time, injectable for tests.
         retry_window: seconds within which an identical anonymous reply is a retry.
-        quarantine_limit: bytes of raw text (UTF-8) the quarantine may hold before a push's
-            unreadable part is refused with ``QuarantineFullError`` (None: no limit).
+        quarantine_limit: bytes the quarantine may cost the file (``quarantine_size``) before
+            a push's unreadable part is refused with ``QuarantineFullError`` (None: no limit).
         lease: seconds without a heartbeat after which a campaign's owner counts as dead.
         mark_interval: seconds between two commits of in-flight marks; the marks made
             meanwhile share the commit (0: every mark commits on its own).
@@ -1107,7 +1107,8 @@ class Journal:
         )
 
     async def quarantine_size(self) -> int:
-        """Characters of raw text the quarantine holds (what ``quarantine_limit`` bounds)."""
+        """Bytes the quarantine costs the file (what ``quarantine_limit`` bounds): each entry's
+        raw text and reason in UTF-8, and ``QUARANTINE_ROW_BYTES`` (320) for the rest of its row."""
         return await self.store.run(quarantine_size)
 
     async def drop_quarantine(self, ids: Sequence[int] = (), *, resolved: bool = False) -> int:

@@ -38,12 +38,23 @@ from typing import Any, Final, TypeVar
 from .._exceptions import JournalCorruptError, JournalError, JournalWriteError
 from .._observers import JournalObserver, notify
 
-__all__ = ["SCHEMA", "Store", "journal_error"]
+__all__ = ["QUARANTINE_ROW_BYTES", "SCHEMA", "Store", "journal_error"]
 
 log = logging.getLogger("m5c_async.journal")
 T = TypeVar("T")
 
-SCHEMA: Final = """
+#: Bytes a quarantine entry costs the file beside its raw text and reason: its key and push
+#: digest (64 characters each), kind, peer, times, and its two index entries (about 300 measured).
+QUARANTINE_ROW_BYTES: Final = 320
+
+
+def _cost(row: str) -> str:
+    """SQL: what the quarantine row ``row`` (``NEW.``, ``OLD.``, or the table's) costs the file."""
+    raw, reason = f"LENGTH(CAST({row}raw AS BLOB))", f"LENGTH(CAST({row}reason AS BLOB))"
+    return f"({raw} + {reason} + {QUARANTINE_ROW_BYTES})"
+
+
+_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS campaigns (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -147,28 +158,28 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 CREATE INDEX IF NOT EXISTS quarantine_key ON quarantine (key, received);
 CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (resolved, id);
--- The quarantine's size in bytes of raw text, kept by triggers (whichever process writes), so a
--- push's check against the limit reads one row. Filled from the rows once, when added (below).
+-- What the quarantine costs the file in bytes: each entry's raw text and reason (UTF-8) and
+-- QUARANTINE_ROW_BYTES for the rest of its row and its index entries (a junk part of one character
+-- still costs the file some 300 bytes). Kept by triggers (whichever process writes), so a push's
+-- check against the limit reads one row. Filled from the rows once, when added (below).
 CREATE TABLE IF NOT EXISTS quarantine_bytes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     bytes INTEGER NOT NULL
 );
 CREATE TRIGGER IF NOT EXISTS quarantine_bytes_in AFTER INSERT ON quarantine BEGIN
-    UPDATE quarantine_bytes SET bytes = bytes + LENGTH(CAST(NEW.raw AS BLOB)) WHERE id = 1;
+    UPDATE quarantine_bytes SET bytes = bytes + @cost(NEW) WHERE id = 1;
 END;
 CREATE TRIGGER IF NOT EXISTS quarantine_bytes_out AFTER DELETE ON quarantine BEGIN
-    UPDATE quarantine_bytes SET bytes = bytes - LENGTH(CAST(OLD.raw AS BLOB)) WHERE id = 1;
+    UPDATE quarantine_bytes SET bytes = bytes - @cost(OLD) WHERE id = 1;
 END;
-CREATE TRIGGER IF NOT EXISTS quarantine_bytes_raw AFTER UPDATE OF raw ON quarantine BEGIN
-    UPDATE quarantine_bytes
-    SET bytes = bytes - LENGTH(CAST(OLD.raw AS BLOB)) + LENGTH(CAST(NEW.raw AS BLOB))
-    WHERE id = 1;
+CREATE TRIGGER IF NOT EXISTS quarantine_bytes_raw AFTER UPDATE OF raw, reason ON quarantine BEGIN
+    UPDATE quarantine_bytes SET bytes = bytes - @cost(OLD) + @cost(NEW) WHERE id = 1;
 END;
 -- Filled after the triggers exist: each statement here is its own transaction, and a row another
 -- process writes in between is then counted either by the fill or by a trigger, never missed (a
 -- trigger before the fill finds no row to update).
 INSERT INTO quarantine_bytes (id, bytes)
-    SELECT 1, (SELECT COALESCE(SUM(LENGTH(CAST(raw AS BLOB))), 0) FROM quarantine)
+    SELECT 1, (SELECT COALESCE(SUM(@cost(quarantine)), 0) FROM quarantine)
     WHERE NOT EXISTS (SELECT 1 FROM quarantine_bytes);
 CREATE TABLE IF NOT EXISTS request_log (
     id INTEGER PRIMARY KEY,
@@ -192,6 +203,11 @@ CREATE TABLE IF NOT EXISTS owners (
     heartbeat REAL NOT NULL
 );
 """
+SCHEMA: Final = (
+    _SCHEMA.replace("@cost(NEW)", _cost("NEW."))
+    .replace("@cost(OLD)", _cost("OLD."))
+    .replace("@cost(quarantine)", _cost(""))
+)
 
 _STOP: Final = object()
 #: In place of a future: the heartbeat's operation (rule 4 does not count it as lost).

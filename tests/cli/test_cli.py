@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from m5c_async import md5_hex
+from m5c_async.journal._store import QUARANTINE_ROW_BYTES
 from m5c_async.simulator import free_port
 from tests.threaded import threaded_node
 
@@ -419,19 +420,21 @@ def test_quarantine_drop_and_a_terminal_safe_listing(tmp_path: Path) -> None:
     assert table.returncode == 0, table.stderr
     assert "\x1b" not in table.stdout and "\x07" not in table.stdout
     assert "\\x1b[2J\\x07\\x1b[31mX,1" in table.stdout
-    assert "holds 19 bytes of raw text" in table.stdout
+    # Raw text, the reasons ("a report has 4 fields, not 2", 28 bytes each) and the rows.
+    kept = 6 + 28 + QUARANTINE_ROW_BYTES
+    assert f"takes {13 + 28 + QUARANTINE_ROW_BYTES + kept} bytes of the journal" in table.stdout
     for bad in (["list", "--id", "1"], ["drop"], ["reparse", "--resolved"]):
         refused = m5c("quarantine", *bad, "--journal", str(journal))
         assert refused.returncode == 2 and "drop" in refused.stderr, bad
     dropped = m5c("quarantine", "drop", "--id", "1", "--id", "99", "--journal", str(journal))
     assert (dropped.returncode, dropped.stdout) == (
         0,
-        "dropped 1 entries; the quarantine holds 6 bytes\n",
+        f"dropped 1 entries; the quarantine takes {kept} bytes\n",
     )
     left = m5c("quarantine", "list", "--journal", str(journal), "--json")
     assert [json.loads(x)["raw"] for x in left.stdout.splitlines()] == ["kept,1"]
     none = m5c("quarantine", "drop", "--resolved", "--journal", str(journal), "--json")
-    assert json.loads(none.stdout) == {"dropped": 0, "size": 6}
+    assert json.loads(none.stdout) == {"dropped": 0, "size": kept}
     negative = m5c("webhook", "serve", "--insecure", "--journal", str(journal),
                    "--quarantine-limit", "-1")  # fmt: skip
     assert negative.returncode == 2 and "--quarantine-limit" in negative.stderr

@@ -11,6 +11,7 @@ import pytest
 
 from m5c_async.engine import Campaign, OutcomeKind, PacketOutcome
 from m5c_async.journal import Journal
+from m5c_async.journal._store import QUARANTINE_ROW_BYTES
 from m5c_async.protocol import (
     DeliveryReport,
     InboundReply,
@@ -225,6 +226,11 @@ def _junk_push(msgid: str, junk: str) -> PushBatch[DeliveryReport]:
     return read_report_push(f"{msgid},13800000000,DELIVRD,1462880473;{junk}")
 
 
+#: What a junk part of ``_junk_push`` costs the file beside its raw text: its reason ("a report
+#: has 4 fields, not 1", 28 bytes) and its row.
+JUNK = 28 + QUARANTINE_ROW_BYTES
+
+
 async def test_the_quarantine_is_bounded_for_pushes_but_never_for_pulls(tmp_path: Path) -> None:
     """Past the limit a push keeps its records but not its unreadable part, and says so; a retry
     of what is held, and a pull, are never refused; dropping entries makes room again."""
@@ -232,21 +238,21 @@ async def test_the_quarantine_is_bounded_for_pushes_but_never_for_pulls(tmp_path
 
     clock = Clock()
     first, second = "x" * 60, "y" * 60
-    async with Journal(tmp_path / "q.db", clock=clock, quarantine_limit=100) as journal:
+    async with Journal(tmp_path / "q.db", clock=clock, quarantine_limit=100 + JUNK) as journal:
         kept = await journal.store_push(_junk_push("1", first), peer="1.2.3.4")
         assert (kept.new, kept.quarantined, kept.refused) == (1, 1, 0)
         with pytest.raises(QuarantineFullError) as refused:
             await journal.store_push(_junk_push("2", second), peer="1.2.3.4")
-        assert (refused.value.held, refused.value.limit) == (60, 100)
+        assert (refused.value.held, refused.value.limit) == (60 + JUNK, 100 + JUNK)
         assert "y" * 60 not in str(refused.value)  # the pushed text is not echoed
-        assert await journal.quarantine_size() == 60
+        assert await journal.quarantine_size() == 60 + JUNK
         # The refused push's record was stored all the same; its retry is a duplicate of it.
         clock.now += 1
         retry = await journal.store_push(_junk_push("1", first), peer="1.2.3.4")
         assert (retry.new, retry.duplicates, retry.quarantined) == (0, 1, 0)
         pulled = await journal.store_push(_junk_push("3", "z" * 80), via="pull")
         assert (pulled.quarantined, pulled.refused) == (1, 0)
-        assert await journal.quarantine_size() == 140
+        assert await journal.quarantine_size() == 140 + 2 * JUNK
         held = await journal.quarantined()
         assert await journal.drop_quarantine([e.id for e in held if e.raw == "z" * 80]) == 1
         assert await journal.drop_quarantine([e.id for e in held if e.raw == first]) == 1
@@ -264,37 +270,39 @@ async def test_no_quarantine_limit_and_dropping_resolved_entries(tmp_path: Path)
     async with Journal(tmp_path / "n.db", quarantine_limit=None) as journal:
         for k in range(3):
             await journal.store_push(_junk_push(str(k), str(k) * 50_000))
-        assert await journal.quarantine_size() == 150_000
+        assert await journal.quarantine_size() == 150_000 + 3 * JUNK
         assert await journal.drop_quarantine(resolved=True) == 0
         with sqlite3.connect(tmp_path / "n.db") as conn:
             conn.execute("UPDATE quarantine SET resolved = 1 WHERE raw LIKE '1%'")
         assert await journal.drop_quarantine(resolved=True) == 1
-        assert await journal.quarantine_size() == 100_000
+        assert await journal.quarantine_size() == 100_000 + 2 * JUNK
 
 
 async def test_the_quarantine_size_is_bytes_kept_by_the_file_itself(tmp_path: Path) -> None:
-    """UTF-8 bytes, not characters; rows written by another connection (any process) count;
-    a journal from before the size table gets it filled from its rows when opened."""
+    """UTF-8 bytes, not characters, of raw text and reason, and a row's cost; rows written by
+    another connection (any process) count; a journal from before the size table gets it filled
+    from its rows when opened."""
+    other = 1 + QUARANTINE_ROW_BYTES  # the other writer's reason, "r", and its row
     db = tmp_path / "b.db"
     async with Journal(db) as journal:
         await journal.store_push(_junk_push("1", "好" * 10))
-        assert await journal.quarantine_size() == 30
+        assert await journal.quarantine_size() == 30 + JUNK
         with sqlite3.connect(db) as conn:  # another writer, outside this Journal
             conn.execute(
                 "INSERT INTO quarantine (key, kind, records, raw, reason, received, via)"
                 " VALUES ('k', 'report', 1, 'abc', 'r', 0, 'push')"
             )
             conn.execute("UPDATE quarantine SET raw = '好好' WHERE key = 'k'")
-        assert await journal.quarantine_size() == 36
+        assert await journal.quarantine_size() == 36 + JUNK + other
     with sqlite3.connect(db) as conn:  # as a journal of the previous version was
         conn.executescript(
             "DROP TRIGGER quarantine_bytes_in; DROP TRIGGER quarantine_bytes_out;"
             " DROP TRIGGER quarantine_bytes_raw; DROP TABLE quarantine_bytes;"
         )
     async with Journal(db) as journal:
-        assert await journal.quarantine_size() == 36
+        assert await journal.quarantine_size() == 36 + JUNK + other
         assert await journal.drop_quarantine([1]) == 1
-        assert await journal.quarantine_size() == 6
+        assert await journal.quarantine_size() == 6 + other
 
 
 async def test_dropping_ids_no_row_can_have_is_a_no_op(tmp_path: Path) -> None:
@@ -356,5 +364,34 @@ async def test_a_write_while_an_old_journal_gets_its_size_table_is_counted(
         other.close()
     assert written
     with connect(db) as conn:
-        actual = conn.execute("SELECT SUM(LENGTH(CAST(raw AS BLOB))) FROM quarantine").fetchone()
-    assert (size,) == actual == (15,)
+        rows = conn.execute("SELECT raw, reason FROM quarantine").fetchall()
+    assert len(rows) == 2
+    assert size == sum(
+        len(raw.encode()) + len(why.encode()) + QUARANTINE_ROW_BYTES for raw, why in rows
+    )
+
+
+async def test_a_flood_of_tiny_unreadable_parts_cannot_outgrow_the_limit_on_disk(
+    tmp_path: Path,
+) -> None:
+    """Pushes of a thousand one-character junk parts each: a row costs the file some 300 bytes
+    beside its text (key, digest, reason, indexes), so counting the raw text alone let a 1 MB
+    limit grow the file by hundreds of MB. The file grows by no more than about the limit."""
+    from m5c_async import QuarantineFullError
+
+    db = tmp_path / "flood.db"
+    limit = 1_000_000
+    async with Journal(db, quarantine_limit=limit, synchronous="OFF") as journal:
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        empty = db.stat().st_size
+        for n in range(50):
+            try:
+                await journal.store_push(read_report_push(f"{n},2;" + ";".join("b" * 1000)))
+            except QuarantineFullError:
+                break
+        else:
+            pytest.fail("50 floods (50,000 entries) and the quarantine is not full")
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert db.stat().st_size - empty <= 1.5 * limit

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from m5c_async.journal import Journal
+from m5c_async.journal._store import QUARANTINE_ROW_BYTES
 from m5c_async.protocol import PushFormat
 from m5c_async.simulator import (
     AccountConfig,
@@ -197,8 +198,9 @@ async def test_a_full_quarantine_answers_retry_and_loses_nothing(
     readable record stored), clean pushes still ``success``; once the operator drops entries,
     the platform's next try of the same push is kept."""
     db = tmp_path / "full.db"
-    junk = ";".join(["9,13800000000,DELIVRD,1"] * 3)  # three unreadable records, 69 characters
-    async with Journal(db, quarantine_limit=100) as journal:
+    junk = ";".join(["9,13800000000,DELIVRD,1"] * 3)  # three unreadable records
+    # Each costs its 23 characters, its reason (39) and its row: room for three, not six.
+    async with Journal(db, quarantine_limit=4 * (23 + 39 + QUARANTINE_ROW_BYTES)) as journal:
         receiver = WebhookReceiver(sink=journal, token=TOKEN)
         async with serve(receiver) as url, httpx.AsyncClient(base_url=f"{url}/{TOKEN}") as http:
             first = await http.post(
