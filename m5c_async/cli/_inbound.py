@@ -30,8 +30,8 @@ import anyio
 import orjson
 
 from .._exceptions import JournalError, M5CError
+from .._text import printable
 from ..protocol import PushBatch, PushFormat
-from ._text import printable
 
 __all__ = ["add_pull_options", "add_receive_commands", "pull_and_show", "quarantine", "webhook"]
 

@@ -43,6 +43,7 @@ from .._exceptions import (
     SharedStoreError,
     TransportError,
 )
+from .._text import printable
 from ..client import AsyncClient
 from ..protocol import BatchItem, BusinessType, SendFormat
 from ._dashboard import add_dashboard_command, dashboard
@@ -55,7 +56,6 @@ from ._inbound import (
     webhook,
 )
 from ._metrics import add_metrics_options, serving_metrics
-from ._text import printable
 
 __all__ = ["main"]
 
@@ -282,8 +282,8 @@ def _print_rows(rows: Sequence[Any]) -> None:
     for key in plain[0]:
         table.add_column(key)
     for row in plain:
-        # Values are data, never markup: a reply holding "[/bold]" must print as it is.
-        # Nor terminal control: an escape sequence in a reply is shown as text.
+        # Values are data, never markup: a reply holding "[/bold]" must print as it is; nor
+        # terminal controls (rich strips only BEL, BS, VT, FF and CR): ESC shows as \x1b.
         table.add_row(*(escape(printable(str(v))) for v in row.values()))
     Console().print(table)
 

@@ -43,6 +43,7 @@ import anyio.to_thread
 from .._asgi import BodyTooLarge, Disconnected, Receive, Scope, Send, lifespan, read_body, respond
 from .._exceptions import InvalidParameterError, M5CError, PushFormatError
 from .._observers import notify
+from .._text import printable
 from ..protocol import (
     MAX_RECORDS_PER_PUSH,
     DeliveryReport,
@@ -286,7 +287,8 @@ class WebhookReceiver:
                     source,
                     len(batch.records),
                     len(batch.quarantined),
-                    batch.quarantined[0].reason[:120],
+                    # Quotes pushed text (a JSON field name): no terminal control, one line.
+                    printable(batch.quarantined[0].reason[:120], newlines=False),
                 )
         await _answer(send, 200, "success")
 

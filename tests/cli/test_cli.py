@@ -402,6 +402,27 @@ def test_replies_are_stored_before_they_are_printed(sim: str, tmp_path: Path) ->
     assert json.loads(again.stdout) == {"resolved": 0, "stored": 0, "still_held": 1}
 
 
+def test_a_pulled_reply_cannot_write_escape_sequences_to_the_terminal(
+    sim: str, tmp_path: Path
+) -> None:
+    """A reply's text is anybody's: printed in the table of ``m5c replies`` (rich strips only
+    BEL, BS, VT, FF and CR), an OSC retitling the window or a screen clear is shown as text."""
+    import httpx
+
+    text = "\x1b]0;owned\x1b\\ \x1b[2J好"
+    injected = httpx.post(
+        f"{sim}/_sim/reply", json={"username": USER, "mobile": "13800000009", "content": text}
+    )
+    assert injected.status_code == 200
+    journal = tmp_path / "esc.db"
+    human = m5c("replies", "--journal", str(journal), base=sim)
+    assert human.returncode == 0, human.stderr
+    assert "\x1b" not in human.stdout and "\x9b" not in human.stdout
+    assert "\\x1b[2J好" in human.stdout
+    with sqlite3.connect(journal) as conn:
+        assert conn.execute("SELECT content FROM reply_log").fetchall() == [(text,)]
+
+
 def test_quarantine_drop_and_a_terminal_safe_listing(tmp_path: Path) -> None:
     """``drop --id``/``--resolved`` free room (usage errors named); ``list`` writes a pushed
     escape sequence as text, never to the terminal; the size is shown."""

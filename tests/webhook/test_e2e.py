@@ -3,6 +3,7 @@ pushes in flight, the receiver down for a while; a slow body is cut by the deadl
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
@@ -220,3 +221,23 @@ async def test_a_full_quarantine_answers_retry_and_loses_nothing(
     with sqlite3.connect(db) as conn:
         raws = [r[0] for r in conn.execute("SELECT raw FROM quarantine ORDER BY id")]
     assert raws == ["9,13800000000,DELIVRD,1"] * 2 + ["9,13800000000,DELIVRD,1X"]
+
+
+async def test_pushed_escape_sequences_never_reach_the_receivers_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A JSON field name is the pushed text a quarantine reason quotes; the warning the
+    receiver logs for it (stderr of ``m5c webhook serve``) shows it as ``\\x1b``, not raw."""
+    key = "\x1b]0;owned\x1b\\\x1b[2J"
+    body = json.dumps({"results": [{key: {}}]})  # ESC as \u001b
+    async with Journal(tmp_path / "esc.db") as journal:
+        receiver = WebhookReceiver(sink=journal, token=TOKEN)
+        async with serve(receiver) as url, httpx.AsyncClient(base_url=f"{url}/{TOKEN}") as http:
+            pushed = await http.post(
+                "/replies", content=body, headers={"content-type": "application/json"}
+            )
+            assert (pushed.status_code, pushed.text) == (200, "success")
+        [entry] = await journal.quarantined()
+    assert key in entry.reason  # kept as it came
+    assert "parts quarantined" in caplog.text
+    assert "\x1b" not in caplog.text and "\\x1b]0;owned" in caplog.text
