@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from ..protocol import (
@@ -295,13 +295,7 @@ def write_push(
         window=window,
         limit=limit,
     )
-    return InboundCounts(
-        new=counts.new,
-        duplicates=counts.duplicates,
-        quarantined=held.quarantined,
-        refused=held.refused,
-        size=held.size,
-    )
+    return replace(held, new=counts.new, duplicates=counts.duplicates)
 
 
 _COLUMNS: Final = "id, kind, format, records, raw, reason, received, peer, via, push, resolved"

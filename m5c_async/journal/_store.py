@@ -161,7 +161,7 @@ CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine (resolved, id);
 -- What the quarantine costs the file in bytes: each entry's raw text and reason (UTF-8) and
 -- QUARANTINE_ROW_BYTES for the rest of its row and its index entries (a junk part of one character
 -- still costs the file some 300 bytes). Kept by triggers (whichever process writes), so a push's
--- check against the limit reads one row. Filled from the rows once, when added (below).
+-- check against the limit reads one row. Filled from the rows once (QUARANTINE_FILL).
 CREATE TABLE IF NOT EXISTS quarantine_bytes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     bytes INTEGER NOT NULL
@@ -175,12 +175,6 @@ END;
 CREATE TRIGGER IF NOT EXISTS quarantine_bytes_raw AFTER UPDATE OF raw, reason ON quarantine BEGIN
     UPDATE quarantine_bytes SET bytes = bytes - @cost(OLD) + @cost(NEW) WHERE id = 1;
 END;
--- Filled after the triggers exist: each statement here is its own transaction, and a row another
--- process writes in between is then counted either by the fill or by a trigger, never missed (a
--- trigger before the fill finds no row to update).
-INSERT INTO quarantine_bytes (id, bytes)
-    SELECT 1, (SELECT COALESCE(SUM(@cost(quarantine)), 0) FROM quarantine)
-    WHERE NOT EXISTS (SELECT 1 FROM quarantine_bytes);
 CREATE TABLE IF NOT EXISTS request_log (
     id INTEGER PRIMARY KEY,
     campaign INTEGER NOT NULL,
@@ -203,11 +197,18 @@ CREATE TABLE IF NOT EXISTS owners (
     heartbeat REAL NOT NULL
 );
 """
-SCHEMA: Final = (
-    _SCHEMA.replace("@cost(NEW)", _cost("NEW."))
-    .replace("@cost(OLD)", _cost("OLD."))
-    .replace("@cost(quarantine)", _cost(""))
-)
+SCHEMA: Final = _SCHEMA.replace("@cost(NEW)", _cost("NEW.")).replace("@cost(OLD)", _cost("OLD."))
+#: Run after ``SCHEMA`` when ``quarantine_bytes`` has no row yet (a new file, or one from before
+#: the table), not every time: an INSERT takes the write lock even when it inserts nothing, and a
+#: journal on a read-only filesystem must still open for reading. After the triggers exist: each
+#: statement is its own transaction, and a row another process writes in between is then counted
+#: either by the fill or by a trigger, never missed (a trigger before the fill finds no row to
+#: update). Two processes filling at once: the second inserts nothing.
+QUARANTINE_FILL: Final = """
+INSERT INTO quarantine_bytes (id, bytes)
+    SELECT 1, (SELECT COALESCE(SUM(@cost(quarantine)), 0) FROM quarantine)
+    WHERE NOT EXISTS (SELECT 1 FROM quarantine_bytes)
+""".replace("@cost(quarantine)", _cost(""))
 
 _STOP: Final = object()
 #: In place of a future: the heartbeat's operation (rule 4 does not count it as lost).
@@ -334,6 +335,8 @@ class Store:
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
+            if conn.execute("SELECT 1 FROM quarantine_bytes").fetchone() is None:
+                conn.execute(QUARANTINE_FILL)
         except BaseException:
             conn.close()
             raise

@@ -47,13 +47,16 @@ async def _accepted(journal: Journal, numbers: list[str], msgid: str) -> int:
     return cid
 
 
+def _report(status: str, msgid: str = "42", at: datetime | None = AT) -> DeliveryReport:
+    return DeliveryReport(msgid=msgid, mobile="13800000000", status=status, at=at)
+
+
 async def test_a_forged_report_first_cannot_suppress_the_genuine_one(tmp_path: Path) -> None:
     """Both are kept; the status is the latest received; an identical retry adds nothing."""
     clock = Clock()
     async with Journal(tmp_path / "j.db", clock=clock) as journal:
         cid = await _accepted(journal, ["13800000000"], "42")
-        forged = DeliveryReport(msgid="42", mobile="13800000000", status="UNDELIV", at=AT)
-        genuine = DeliveryReport(msgid="42", mobile="13800000000", status="DELIVRD", at=AT)
+        forged, genuine = _report("UNDELIV"), _report("DELIVRD")
         assert await journal.store_reports([forged], via="push") == 1
         assert (await journal.status(cid)).undelivered == 1
         clock.now += 5
@@ -72,10 +75,8 @@ async def test_one_report_or_the_same_status_twice_is_not_contested(tmp_path: Pa
     clock = Clock()
     async with Journal(tmp_path / "c.db", clock=clock) as journal:
         cid = await _accepted(journal, ["13800000000"], "42")
-        first = DeliveryReport(msgid="42", mobile="13800000000", status="DELIVRD", at=AT)
-        later = DeliveryReport(msgid="42", mobile="13800000000", status="DELIVRD", at=None)
-        other = DeliveryReport(msgid="43", mobile="13800000000", status="UNDELIV", at=AT)
-        await journal.store_reports([first, later, other], via="push")
+        reports = [_report("DELIVRD"), _report("DELIVRD", at=None), _report("UNDELIV", "43")]
+        await journal.store_reports(reports, via="push")
         status = await journal.status(cid)
     assert (status.delivered, status.contested) == (1, 0)
 
