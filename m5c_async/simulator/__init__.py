@@ -1,7 +1,8 @@
 """A faithful, fault-injectable 5c platform on loopback: the embedded default for demos and tests.
 
 It reuses ``protocol`` to read requests and write replies and never imports the engine.
-``python -m m5c_async.simulator --help`` serves it; ``run_simulator`` embeds it in tests.
+``python -m m5c_async.simulator --help`` serves it; ``run_simulator`` embeds it in tests;
+``spawn_simulator`` runs it in a child process (its own event loop, as the demo does).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ._faults import NodeFaults, ScenarioEvent, load_scenario, scenario_options
 from ._platform import LedgerEntry, Platform, PlatformSettings
 from ._pusher import Pusher
 from ._serve import EmbeddedServer, SimulatorServer, free_port, run_simulator
+from ._spawn import SimulatorStartError, SpawnedSimulator, spawn_simulator
 
 __all__ = [
     "DEMO_ACCOUNT",
@@ -34,6 +36,8 @@ __all__ = [
     "Pusher",
     "ScenarioEvent",
     "SimulatorServer",
+    "SimulatorStartError",
+    "SpawnedSimulator",
     "add_arguments",
     "free_port",
     "load_accounts",
@@ -42,4 +46,5 @@ __all__ = [
     "run_simulator",
     "scenario_options",
     "serve_from_args",
+    "spawn_simulator",
 ]

@@ -27,6 +27,11 @@ async def test_a_small_demo_writes_the_journal_the_chart_and_the_dashboard(
     assert summary["accepted"] == 600
     assert summary["delivered"] + summary["undelivered"] == summary["reports_stored"] == 600
     assert json.loads((out / "summary.json").read_text()) == summary
+    # The simulator ran in a process of its own, measuring its loop (its stamps' error).
+    assert re.search(r"simulator nodes .* \(process \d+\)", text)
+    assert (out / "simulator.log").exists()
+    assert summary["simulator_loop_lag_ms"] >= 0
+    assert summary["margin"] == 0.02
     assert (out / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "rate-per-node.png").exists()
     snap = JournalReader(out / "demo.db").snapshot()

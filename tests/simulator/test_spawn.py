@@ -1,0 +1,73 @@
+"""``spawn_simulator``: the simulator in a child process, driven through its admin routes, and
+always stopped: when the block ends, when it is cancelled, when the child cannot start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from m5c_async.simulator import DEMO_ACCOUNT, SimulatorStartError, spawn_simulator
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_nodes_faults_replies_and_accounts_through_the_admin_routes(tmp_path: Path) -> None:
+    log = tmp_path / "sim.log"
+    async with (
+        spawn_simulator(nodes=2, log=log) as sim,
+        httpx.AsyncClient(trust_env=False) as http,
+    ):
+        assert sim.node_names == ["qingdao", "beijing"]
+        assert sim.pid != os.getpid()
+        stats = await sim.stats()
+        assert DEMO_ACCOUNT.username in stats["accounts"]
+        await sim.set_account(DEMO_ACCOUNT.username, rate=150)
+        assert (await sim.stats())["accounts"][DEMO_ACCOUNT.username]["rate"] == 150
+        await sim.set_faults("qingdao", down=True)
+        with pytest.raises(httpx.ConnectError):
+            await http.get(sim.url("qingdao") + "/_sim/stats")
+        await sim.set_faults("qingdao", down=False)
+        with anyio.fail_after(10):
+            while True:  # the port is opened again by the child's own task
+                try:
+                    await http.get(sim.url("qingdao") + "/_sim/stats")
+                    break
+                except httpx.ConnectError:
+                    await anyio.sleep(0.02)
+        reply_id = await sim.inject_reply(DEMO_ACCOUNT.username, "13800000000", "收到")
+        assert reply_id
+        pid = sim.pid
+    assert _gone(pid)
+    assert log.exists()
+
+
+async def test_a_cancelled_block_stops_the_child() -> None:
+    with anyio.CancelScope() as scope:
+        async with spawn_simulator(nodes=1) as sim:
+            pid = sim.pid
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert _gone(pid)
+
+
+async def test_a_child_that_cannot_start_is_a_named_error() -> None:
+    with pytest.raises(SimulatorStartError, match=r"exited \(code 2\)"):
+        async with spawn_simulator(["--limiter", "nonsense"], nodes=1):
+            pass
+
+
+async def test_a_child_not_ready_in_time_is_a_named_error() -> None:
+    # No interpreter starts, imports uvicorn and binds four ports within a millisecond.
+    with pytest.raises(SimulatorStartError, match="not ready within"):
+        async with spawn_simulator(nodes=1, ready_timeout=0.001):
+            pass
