@@ -4,11 +4,14 @@ Target (issue 5): the rate is back to ≥ 95% of the cap within 2 s of the node 
 zero numbers are lost or duplicated.
 
     .venv/bin/python benchmarks/bench_failover.py --seconds 30 --down-at 10
+    .venv/bin/python benchmarks/bench_failover.py --seconds 30 --down-at 10 --down-for 8 \
+        --packet-size 20    # and back, in packets of 20 (as make demo sends)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 
@@ -24,10 +27,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--down-at", type=float, default=10)
     parser.add_argument("--packet-size", type=int, default=1)
+    parser.add_argument(
+        "--down-for", type=float, default=0, help="seconds until the node is back (0: never)"
+    )
+    parser.add_argument("--margin", type=float, default=EngineConfig().margin)
     args = parser.parse_args()
     rate = 600
     total = int(rate * args.seconds)
-    with simulator(["--no-reports"], nodes=4) as urls:
+    with simulator(["--no-reports", "--measure-lag"], nodes=4) as urls:
         marks: dict[str, float] = {}
 
         async def run() -> object:
@@ -38,7 +45,9 @@ def main() -> int:
                 nodes=urls,
                 max_connections=300,
             ) as client:
-                engine = SendEngine(client, EngineConfig(packet_size=args.packet_size), hooks=[])
+                engine = SendEngine(
+                    client, EngineConfig(packet_size=args.packet_size, margin=args.margin), hooks=[]
+                )
                 result: object = None
 
                 async def campaign() -> None:
@@ -54,6 +63,12 @@ def main() -> int:
                     await anyio.to_thread.run_sync(
                         lambda: faults(urls[1], node="qingdao", down=True)
                     )
+                    if args.down_for > 0:
+                        await anyio.sleep(args.down_for)
+                        marks["back"] = time.monotonic()
+                        await anyio.to_thread.run_sync(
+                            lambda: faults(urls[1], node="qingdao", down=False)
+                        )
 
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(chaos)
@@ -64,9 +79,11 @@ def main() -> int:
         s = stats(urls[1])
     per_second = {int(k): v for k, v in s["per_second"].items()}
     # The simulator counts seconds from its own start; find the second the node went down in
-    # its clock by the sharp fall of Qingdao's traffic.
-    qingdao = {int(k): v for k, v in s["per_node_second"].get("qingdao", {}).items()}
-    down_second = max(qingdao) if qingdao else 0
+    # its clock by the sharp fall of Qingdao's traffic: its last second before a gap (it may
+    # come back, --down-for).
+    qingdao = sorted(int(k) for k in s["per_node_second"].get("qingdao", {}))
+    gaps = [a for a, b in itertools.pairwise(qingdao) if b > a + 1]
+    down_second = gaps[0] if gaps else max(qingdao, default=0)
     after = [per_second.get(down_second + i, 0) for i in range(1, 6)]
     recovered_within = next((i + 1 for i, v in enumerate(after) if v >= 0.95 * rate), None)
     write(
@@ -78,6 +95,10 @@ def main() -> int:
             "lost": total - s["accepted"],
             "duplicates": s["duplicates"],
             "throttled_replies": s["throttled"],
+            "max_window": s["accounts"][ACCOUNT.username]["max_window"],
+            "simulator_loop_lag_ms": s.get("loop_lag", {}).get("max_ms"),
+            "down_for": args.down_for,
+            "margin": args.margin,
             "down_second": down_second,
             "rate_in_the_5_seconds_after": after,
             "seconds_until_95pct": recovered_within,

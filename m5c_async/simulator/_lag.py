@@ -1,13 +1,14 @@
 """How late the simulator's own event loop runs: the error in its arrival stamps.
 
-The simulator stamps a request when its handler runs (``Platform._accept``), and counts
-one-second windows by those stamps. When its process waits for a core (on a machine that also
-runs the senders), requests that arrived over some milliseconds are handled, and stamped,
-together: windows by stamp then hold a burst nobody sent. A timer that should fire every
-``interval`` seconds and fires late by ``x`` shows the loop was away for about ``x``; the
-largest such delay bounds how far any stamp was from the arrival it stands for. ``/_sim/stats``
-reports it as ``loop_lag`` when the simulator runs with ``--measure-lag``, so a benchmark can
-tell a sender's burst from the receiver's own.
+The simulator stamps a request when its event loop parses its first bytes (``_arrival``), and
+counts one-second windows by those stamps. When its loop runs late (its process waits for a
+core on a machine that also runs the senders, or shares its loop with a busy sender), requests
+that arrived over some milliseconds are read, and stamped, together: windows by stamp then
+hold a burst nobody sent. A timer that should fire every ``interval`` seconds and fires late by
+``x`` shows the loop was away for about ``x``; the largest such delay bounds how far any stamp
+was from the arrival it stands for. ``/_sim/stats`` reports it as ``loop_lag`` when the
+simulator runs with ``--measure-lag``, so a benchmark can tell a sender's burst from the
+receiver's own.
 """
 
 from __future__ import annotations
