@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", type=Path, help="a JSON or TOML timeline of faults")
     parser.add_argument("--down", action="append", default=[], help="start with this node down")
     parser.add_argument("--json", action="store_true", help="the readiness line as JSON")
+    parser.add_argument(
+        "--until-stdin-closes",
+        action="store_true",
+        help="stop when standard input reaches its end: a parent that holds the other end of a"
+        " pipe takes the simulator with it however it ends (even SIGKILL)",
+    )
     parser.add_argument(
         "--measure-lag",
         action="store_true",
@@ -160,7 +167,19 @@ async def serve_from_args(args: argparse.Namespace) -> None:
                 f" limiter={settings.limiter.value}",
                 flush=True,
             )
-        await anyio.sleep_forever()
+        if getattr(args, "until_stdin_closes", False):
+            await _stdin_closed()
+        else:
+            await anyio.sleep_forever()
+
+
+async def _stdin_closed() -> None:
+    """Return when standard input reaches its end (what arrives before is discarded)."""
+    fd = sys.stdin.fileno()
+    while True:
+        await anyio.wait_readable(fd)
+        if not os.read(fd, 65536):
+            return
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,8 @@ simulator spawned here has its own interpreter and loop, so its stamps are its o
 
 ``spawn_simulator`` starts ``python -m m5c_async.simulator --port 0 --json``, waits (with a
 deadline) for its readiness line, and stops it on exit, however the block ends: SIGTERM, then
-SIGKILL when it has not gone within ``stop_timeout``.
+SIGKILL when it has not gone within ``stop_timeout``. The child's stdin is a pipe from this
+process: should this process be killed outright, the child sees its end and stops too.
 """
 
 from __future__ import annotations
@@ -101,12 +102,14 @@ async def spawn_simulator(
     """
     command = [
         sys.executable, "-m", "m5c_async.simulator", "--port", "0",
-        "--nodes", str(nodes), "--json", *args,
+        "--nodes", str(nodes), "--json", "--until-stdin-closes", *args,
     ]  # fmt: skip
     # Opened once, before the child starts; closed when it is gone.
     sink = log.open("ab") if log is not None else nullcontext()
     with sink as stderr:
-        process = await anyio.open_process(command, stdout=-1, stderr=stderr)
+        # stdin: a pipe only this process holds; when it dies, however it dies, the child
+        # reads its end and stops (--until-stdin-closes): no orphan keeps the ports.
+        process = await anyio.open_process(command, stdin=-1, stdout=-1, stderr=stderr)
         try:
             urls = await _ready(process, ready_timeout)
             async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False) as http:
@@ -137,6 +140,8 @@ async def _ready(process: Process, within: float) -> dict[str, str]:
 
 async def _stop(process: Process, grace: float) -> None:
     if process.returncode is None:
+        if process.stdin is not None:
+            await process.stdin.aclose()
         process.send_signal(signal.SIGTERM)
         with anyio.move_on_after(grace):
             await process.wait()

@@ -14,11 +14,12 @@ from m5c_async.simulator import DEMO_ACCOUNT, SimulatorStartError, spawn_simulat
 
 
 def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (an orphan waits there for init to reap it)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return True
-    return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 async def test_nodes_faults_replies_and_accounts_through_the_admin_routes(tmp_path: Path) -> None:
@@ -71,3 +72,38 @@ async def test_a_child_not_ready_in_time_is_a_named_error() -> None:
     with pytest.raises(SimulatorStartError, match="not ready within"):
         async with spawn_simulator(nodes=1, ready_timeout=0.001):
             pass
+
+
+_PARENT = """
+import anyio, sys
+from m5c_async.simulator import spawn_simulator
+
+async def main():
+    async with spawn_simulator(nodes=1) as sim:
+        print(sim.pid, flush=True)
+        await anyio.sleep_forever()
+
+anyio.run(main)
+"""
+
+
+async def test_a_parent_killed_outright_takes_the_child_with_it() -> None:
+    """SIGKILL leaves no cleanup to run: the child sees its stdin pipe close and stops."""
+    import signal
+    import sys
+
+    async with await anyio.open_process([sys.executable, "-c", _PARENT]) as parent:
+        assert parent.stdout is not None
+        with anyio.fail_after(30):
+            line = b""
+            async for chunk in parent.stdout:
+                line += chunk
+                if b"\n" in line:
+                    break
+        child = int(line.split()[0])
+        assert not _gone(child)
+        parent.send_signal(signal.SIGKILL)
+        await parent.wait()
+        with anyio.fail_after(10):
+            while not _gone(child):
+                await anyio.sleep(0.02)
