@@ -622,14 +622,15 @@ def _run(
         raise _first_named(group) from None
 
 
-def _first_named(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first ``M5CError`` (or Ctrl-C) among a group's leaves; the group when none."""
+def _first_named(group: BaseException, *also: type[BaseException]) -> BaseException:
+    """The first ``M5CError`` (or Ctrl-C, or one of ``also``) among a group's leaves; the group
+    when none."""
     todo: list[BaseException] = [group]
     while todo:
         exc = todo.pop(0)
         if isinstance(exc, BaseExceptionGroup):
             todo.extend(exc.exceptions)
-        elif isinstance(exc, M5CError | KeyboardInterrupt):
+        elif isinstance(exc, (M5CError, KeyboardInterrupt, *also)):
             return exc
     return group
 
@@ -648,9 +649,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             return _bench(args)
         if args.command == "demo":
+            from ..simulator import SimulatorExitedError, SimulatorStartError
             from ._demo import run_demo
 
-            summary = anyio.run(lambda: run_demo(args.out, numbers=args.numbers))
+            try:
+                summary = anyio.run(lambda: run_demo(args.out, numbers=args.numbers))
+            except (SimulatorStartError, SimulatorExitedError, BaseExceptionGroup) as exc:
+                # The demo's own simulator failed (its task group wraps the error): one line.
+                named = _first_named(exc, SimulatorStartError, SimulatorExitedError)
+                if not isinstance(named, SimulatorStartError | SimulatorExitedError):
+                    raise named from None
+                print(f"m5c: demo: {named}", file=sys.stderr)
+                return EXIT_OTHER
             if args.json:
                 sys.stdout.write(orjson.dumps(summary).decode() + "\n")
             return 0

@@ -20,7 +20,7 @@ from ._faults import NodeFaults, ScenarioEvent, load_scenario, scenario_options
 from ._platform import LedgerEntry, Platform, PlatformSettings
 from ._pusher import Pusher
 from ._serve import EmbeddedServer, SimulatorServer, free_port, run_simulator
-from ._spawn import SimulatorStartError, SpawnedSimulator, spawn_simulator
+from ._spawn import SimulatorExitedError, SimulatorStartError, SpawnedSimulator, spawn_simulator
 
 __all__ = [
     "DEMO_ACCOUNT",
@@ -35,6 +35,7 @@ __all__ = [
     "PlatformSettings",
     "Pusher",
     "ScenarioEvent",
+    "SimulatorExitedError",
     "SimulatorServer",
     "SimulatorStartError",
     "SpawnedSimulator",

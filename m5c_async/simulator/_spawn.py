@@ -10,7 +10,8 @@ simulator spawned here has its own interpreter and loop, so its stamps are its o
 ``spawn_simulator`` starts ``python -m m5c_async.simulator --port 0 --json``, waits (with a
 deadline) for its readiness line, and stops it on exit, however the block ends: SIGTERM, then
 SIGKILL when it has not gone within ``stop_timeout``. The child's stdin is a pipe from this
-process: should this process be killed outright, the child sees its end and stops too.
+process: should this process be killed outright, the child sees its end and stops too. Should
+the child exit first, the block is cancelled and ``SimulatorExitedError`` names it.
 """
 
 from __future__ import annotations
@@ -24,17 +25,31 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 from anyio.abc import Process
 
-__all__ = ["SimulatorStartError", "SpawnedSimulator", "spawn_simulator"]
+__all__ = ["SimulatorExitedError", "SimulatorStartError", "SpawnedSimulator", "spawn_simulator"]
 
 #: How long an admin call may take (seconds): the child answers them on its own loop.
 ADMIN_TIMEOUT = 10.0
 
 
+#: How long a failure in the block waits for the child's exit to be seen (seconds): a killed
+#: child refuses connections at once, before its parent has reaped it.
+EXIT_NOTICE = 0.5
+
+
 class SimulatorStartError(RuntimeError):
     """The spawned simulator exited, or printed no readiness line in time."""
+
+
+class SimulatorExitedError(RuntimeError):
+    """The spawned simulator exited while the block was using it (killed, crashed)."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"the simulator exited while in use (code {returncode})")
+        self.returncode = returncode
 
 
 class SpawnedSimulator:
@@ -99,6 +114,8 @@ async def spawn_simulator(
     Raises:
         SimulatorStartError: the child exited before it was ready, or was not ready within
             ``ready_timeout`` seconds.
+        SimulatorExitedError: the child exited before the block ended (the block is cancelled
+            when it does, or its own error, such as a refused connection, is replaced).
     """
     command = [
         sys.executable, "-m", "m5c_async.simulator", "--port", "0",
@@ -112,8 +129,42 @@ async def spawn_simulator(
         process = await anyio.open_process(command, stdin=-1, stdout=-1, stderr=stderr)
         try:
             urls = await _ready(process, ready_timeout)
-            async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False) as http:
-                yield SpawnedSimulator(urls, http, process.pid)
+            exited = completed = False
+            failed: Exception | None = None
+            async with (
+                httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False) as http,
+                anyio.create_task_group() as tg,
+            ):
+
+                async def watch() -> None:
+                    # Reads the child's stdout to its end (a full pipe would stop the child),
+                    # then cancels the block: the child is gone, and with it what it served.
+                    nonlocal exited
+                    assert process.stdout is not None
+                    async for _ in process.stdout:
+                        pass
+                    await process.wait()
+                    exited = True
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
+                try:
+                    yield SpawnedSimulator(urls, http, process.pid)
+                    completed = True
+                except Exception as exc:
+                    failed = exc  # raised below, out of the task group (no group around it)
+                finally:
+                    tg.cancel_scope.cancel()
+            if failed is not None:
+                # A killed child refuses the block's requests before the watch sees it go.
+                with anyio.move_on_after(EXIT_NOTICE, shield=True):
+                    await process.wait()
+                if process.returncode is not None:
+                    raise SimulatorExitedError(process.returncode) from failed
+                raise failed
+            if exited and not completed:
+                await anyio.lowlevel.checkpoint_if_cancelled()  # Ctrl-C stays Ctrl-C
+                raise SimulatorExitedError(process.returncode or 0)
         finally:
             with anyio.CancelScope(shield=True):
                 await _stop(process, stop_timeout)
@@ -136,6 +187,15 @@ async def _ready(process: Process, within: float) -> dict[str, str]:
                     return {str(k): str(v) for k, v in event["nodes"].items()}
         raise SimulatorStartError(f"the simulator exited (code {await process.wait()})")
     raise SimulatorStartError(f"the simulator was not ready within {within:g} s")
+
+
+async def _watch(process: Process, scope: anyio.CancelScope) -> None:
+    """Drain the child's stdout; once it has exited, cancel ``scope`` (the block)."""
+    assert process.stdout is not None
+    async for _ in process.stdout:
+        pass
+    await process.wait()
+    scope.cancel()
 
 
 async def _stop(process: Process, grace: float) -> None:

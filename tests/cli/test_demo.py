@@ -68,3 +68,22 @@ async def test_screenshot_without_playwright_or_without_chromium(
         assert await _demo._screenshot(url + "/", tmp_path / "b.png", 0, console) is None
     assert printed.getvalue() == "no chromium found: the dashboard screenshot is skipped\n"
     assert not (tmp_path / "b.png").exists()
+
+
+def test_a_demo_whose_simulator_dies_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's task group wraps the simulator's error: the user meets it in one line."""
+    import anyio
+
+    from m5c_async.cli import _demo
+    from m5c_async.cli._main import main
+    from m5c_async.simulator import SimulatorExitedError
+
+    async def dying(out: Path, *, numbers: int) -> None:
+        async with anyio.create_task_group():
+            raise SimulatorExitedError(-9)
+
+    monkeypatch.setattr(_demo, "run_demo", dying)
+    assert main(["demo", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "m5c: demo: the simulator exited while in use (code -9)\n"

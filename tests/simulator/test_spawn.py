@@ -4,13 +4,19 @@ always stopped: when the block ends, when it is cancelled, when the child cannot
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 
-from m5c_async.simulator import DEMO_ACCOUNT, SimulatorStartError, spawn_simulator
+from m5c_async.simulator import (
+    DEMO_ACCOUNT,
+    SimulatorExitedError,
+    SimulatorStartError,
+    spawn_simulator,
+)
 
 
 def _gone(pid: int) -> bool:
@@ -72,6 +78,50 @@ async def test_a_child_not_ready_in_time_is_a_named_error() -> None:
     with pytest.raises(SimulatorStartError, match="not ready within"):
         async with spawn_simulator(nodes=1, ready_timeout=0.001):
             pass
+
+
+def _reaped(pid: int) -> bool:
+    """Not even a zombie: its parent has collected its exit code."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+async def _kill_in_use(*, then_call: bool) -> None:
+    """SIGKILL the child mid-block, then (``then_call``) ask it something, then wait."""
+    with anyio.fail_after(10):
+        async with spawn_simulator(nodes=1) as sim:
+            os.kill(sim.pid, signal.SIGKILL)
+            if then_call:
+                await sim.stats()
+            await anyio.sleep_forever()
+
+
+async def test_a_child_that_dies_in_use_cancels_the_block_with_a_named_error() -> None:
+    """Killed mid-block, the child cancels what waits on it: no campaign goes on against a
+    platform that is gone (before: the block waited on, for ever)."""
+    with pytest.raises(SimulatorExitedError, match=r"exited while in use \(code -9\)"):
+        await _kill_in_use(then_call=False)
+
+
+async def test_an_admin_call_to_a_dead_child_is_a_named_error() -> None:
+    """Not a bare ``httpx.ConnectError`` (the refusal comes before the watch sees the exit)."""
+    with pytest.raises(SimulatorExitedError) as caught:
+        await _kill_in_use(then_call=True)
+    assert caught.value.returncode == -9
+
+
+async def test_a_child_gone_during_a_cancellation_from_outside_stays_a_cancellation() -> None:
+    """Ctrl-C reaches the child too (one process group): its exit must not turn the parent's
+    interruption into an error."""
+    with anyio.CancelScope() as scope:
+        async with spawn_simulator(nodes=1) as sim:
+            pid = sim.pid
+            os.kill(pid, signal.SIGINT)
+            scope.cancel()
+            with anyio.CancelScope(shield=True), anyio.fail_after(10):
+                while not _reaped(pid):  # its exit code known, the watch has it
+                    await anyio.sleep(0.02)
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
 
 
 _PARENT = """
