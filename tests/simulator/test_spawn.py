@@ -139,21 +139,29 @@ anyio.run(main)
 
 async def test_a_parent_killed_outright_takes_the_child_with_it() -> None:
     """SIGKILL leaves no cleanup to run: the child sees its stdin pipe close and stops."""
-    import signal
     import sys
 
+    child = None
     async with await anyio.open_process([sys.executable, "-c", _PARENT]) as parent:
-        assert parent.stdout is not None
-        with anyio.fail_after(30):
-            line = b""
-            async for chunk in parent.stdout:
-                line += chunk
-                if b"\n" in line:
-                    break
-        child = int(line.split()[0])
-        assert not _gone(child)
-        parent.send_signal(signal.SIGKILL)
-        await parent.wait()
-        with anyio.fail_after(10):
-            while not _gone(child):
-                await anyio.sleep(0.02)
+        try:
+            assert parent.stdout is not None
+            with anyio.fail_after(30):
+                line = b""
+                async for chunk in parent.stdout:
+                    line += chunk
+                    if b"\n" in line:
+                        break
+            child = int(line.split()[0])
+            assert not _gone(child)
+            parent.send_signal(signal.SIGKILL)
+            await parent.wait()
+            with anyio.fail_after(10):
+                while not _gone(child):
+                    await anyio.sleep(0.02)
+        finally:
+            # A failure above leaves neither a parent sleeping for ever (closing the block
+            # would wait on it, for ever) nor an orphan.
+            if parent.returncode is None:
+                parent.kill()
+            if child is not None and not _gone(child):
+                os.kill(child, signal.SIGKILL)
