@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,7 +137,13 @@ def quiet_gc() -> None:
 
 
 async def serve_from_args(args: argparse.Namespace) -> None:
-    """Serve until interrupted, printing a readiness line when every node listens."""
+    """Serve until interrupted, printing a readiness line when every node listens.
+
+    Raises:
+        ValueError: ``--until-stdin-closes`` without a pipe, socket or terminal on stdin.
+    """
+    if getattr(args, "until_stdin_closes", False):
+        _check_stdin()  # before any port is bound
     options = scenario_options(args.scenario) if args.scenario else {}
     if args.limiter is not None:
         options["limiter"] = args.limiter
@@ -173,6 +180,21 @@ async def serve_from_args(args: argparse.Namespace) -> None:
             await anyio.sleep_forever()
 
 
+def _check_stdin() -> None:
+    """Standard input can be waited on: a pipe, a socket or a terminal. A regular file or
+    ``/dev/null`` cannot be polled (the loop refuses it) and is at its end already."""
+    fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        mode = 0
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (fd >= 0 and os.isatty(fd))):
+        raise ValueError(
+            "--until-stdin-closes needs a pipe on standard input (whose other end a parent"
+            " holds), a socket or a terminal"
+        )
+
+
 async def _stdin_closed() -> None:
     """Return when standard input reaches its end (what arrives before is discarded)."""
     fd = sys.stdin.fileno()
@@ -190,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
+        if args.until_stdin_closes:
+            _check_stdin()  # before uvloop starts: with fd 0 closed, it aborts at its close
         anyio.run(serve_from_args, args, backend_options=_backend_options())
     except KeyboardInterrupt:
         return 0

@@ -124,6 +124,32 @@ async def test_a_child_gone_during_a_cancellation_from_outside_stays_a_cancellat
     assert scope.cancelled_caught
 
 
+@pytest.mark.parametrize("stdin", ["devnull", "file"])
+async def test_until_stdin_closes_without_a_pipe_is_a_named_error(
+    stdin: str, tmp_path: Path
+) -> None:
+    """``/dev/null`` or a regular file cannot be waited on (epoll refuses them): one line, exit
+    2, before any port is bound (before: a traceback from the loop, exit 1)."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.txt"
+    source.write_text("x\n")
+    command = [sys.executable, "-m", "m5c_async.simulator", "--port", "0", "--nodes", "1"]
+    with source.open("rb") as file, anyio.fail_after(30):
+        result = await anyio.run_process(
+            [*command, "--until-stdin-closes"],
+            stdin=subprocess.DEVNULL if stdin == "devnull" else file,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines() == [
+        "m5c simulator: --until-stdin-closes needs a pipe on standard input (whose other end a"
+        " parent holds), a socket or a terminal"
+    ]
+    assert b"ready" not in result.stdout
+
+
 _PARENT = """
 import anyio, sys
 from m5c_async.simulator import spawn_simulator
