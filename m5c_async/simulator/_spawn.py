@@ -160,6 +160,7 @@ async def spawn_simulator(
                 with anyio.move_on_after(EXIT_NOTICE, shield=True):
                     await process.wait()
                 if process.returncode is not None:
+                    await anyio.lowlevel.checkpoint_if_cancelled()  # Ctrl-C stays Ctrl-C
                     raise SimulatorExitedError(process.returncode) from failed
                 raise failed
             if exited and not completed:
