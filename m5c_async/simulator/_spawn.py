@@ -190,15 +190,6 @@ async def _ready(process: Process, within: float) -> dict[str, str]:
     raise SimulatorStartError(f"the simulator was not ready within {within:g} s")
 
 
-async def _watch(process: Process, scope: anyio.CancelScope) -> None:
-    """Drain the child's stdout; once it has exited, cancel ``scope`` (the block)."""
-    assert process.stdout is not None
-    async for _ in process.stdout:
-        pass
-    await process.wait()
-    scope.cancel()
-
-
 async def _stop(process: Process, grace: float) -> None:
     if process.returncode is None:
         if process.stdin is not None:
