@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 
+from .._exceptions import InvalidParameterError
 from ..protocol import Limiter, PushFormat
 from ._accounts import DEMO_ACCOUNT, AccountConfig, load_accounts, parse_account_spec
 from ._faults import load_scenario, scenario_options
@@ -140,7 +141,7 @@ async def serve_from_args(args: argparse.Namespace) -> None:
     """Serve until interrupted, printing a readiness line when every node listens.
 
     Raises:
-        ValueError: ``--until-stdin-closes`` without a pipe, socket or terminal on stdin.
+        InvalidParameterError: ``--until-stdin-closes`` without a pipe, socket or terminal on stdin.
     """
     if getattr(args, "until_stdin_closes", False):
         _check_stdin()  # before any port is bound
@@ -189,7 +190,7 @@ def _check_stdin() -> None:
     except OSError:
         mode = 0
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (fd >= 0 and os.isatty(fd))):
-        raise ValueError(
+        raise InvalidParameterError(
             "--until-stdin-closes needs a pipe on standard input (whose other end a parent"
             " holds), a socket or a terminal"
         )
