@@ -36,6 +36,7 @@ class's verdict (a test compares this drawing with the classes)::
     ├── TransportError                 the network between us and a node (unsafe)
     │   ├── NodeUnavailableError       the request never left (connect/DNS): safe elsewhere (safe)
     │   ├── AmbiguousOutcomeError      it may have been accepted: reconcile (unsafe)
+    │   ├── SendInterruptedError       stopped with it in flight past stop_grace (unsafe)
     │   ├── AllNodesFailedError        every node failed (safe when every failure was safe)
     │   │   └── AllNodesRefusedError   every node refused it with an HTTP 4xx (pointless)
     │   ├── HTTPStatusError            a node answered an HTTP status that is not 2xx (unsafe
@@ -106,6 +107,7 @@ __all__ = [
     "RedisUnavailableError",
     "ReplyFormatError",
     "ReplyTooLargeError",
+    "SendInterruptedError",
     "SendRefusedError",
     "SettingsError",
     "SharedStoreError",
@@ -418,6 +420,13 @@ class AmbiguousOutcomeError(TransportError):
             f"AmbiguousOutcomeError(node={self.node!r}, endpoint={self.endpoint!r}, "
             f"numbers={len(self.mobiles)}, cause={self.cause!r})"
         )
+
+
+class SendInterruptedError(TransportError):
+    """The run was stopped (Ctrl-C, cancellation) while a request was in flight, and the
+    request, or the lookups that would settle it, outlived the run's ``stop_grace``: the
+    platform may have accepted it. The packet is ``AMBIGUOUS``, never resent blindly; a
+    journal's resume reconciles it against the platform's records."""
 
 
 class AllNodesFailedError(TransportError):

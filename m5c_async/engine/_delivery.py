@@ -37,7 +37,10 @@ Rules, in the order they apply to a packet:
    failure is that packet's outcome and never cancels the others.
 
 The send itself and the recording of its outcome are shielded from cancellation, so a cancelled
-campaign never leaves a request whose answer nobody read.
+campaign never leaves a request whose answer nobody read. A shield has an end: once the run is
+cancelled, a request still in flight (or the record lookups settling an ambiguous one) gets
+``EngineConfig.stop_grace`` seconds more; then it is cut, and its packet is ``AMBIGUOUS``
+(``SendInterruptedError``), recorded as such, for a journal's resume to reconcile.
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ from contextlib import AsyncExitStack
 
 import anyio
 
-from .._exceptions import AmbiguousOutcomeError, M5CError, UnexpectedError, Verdict
+from .._exceptions import (
+    AmbiguousOutcomeError,
+    M5CError,
+    SendInterruptedError,
+    UnexpectedError,
+    Verdict,
+)
 from ..client import AsyncClient, SendReceipt
 from ..protocol import BatchItem, EndpointName
 from ._hooks import HookSet
@@ -187,7 +196,13 @@ class Deliverer:
         began = self.clock() if hooks.request_end else 0.0
         try:
             try:
-                receipt = await self._send(packet, run)
+                with run.on_the_wire() as wire:
+                    receipt = await self._send(packet, run)
+                if wire.cancelled_caught:
+                    raise SendInterruptedError(
+                        f"stopped with packet {packet.id} in flight for over"
+                        f" {run.stop_grace:g} s: its outcome is unknown"
+                    )
             finally:
                 await _give_back(slot)
         except M5CError as exc:
@@ -324,15 +339,17 @@ class Deliverer:
     ) -> Step:
         """Look the packet up in the platform's records; resend only what is not there."""
         stats = run.stats
-        matches = await reconcile(
-            self.client,
-            packet,
-            err,
-            tries=self.config.reconcile_attempts,
-            grace=self.config.reconcile_grace,
-            sleep=self.sleep,
-            clock=self.clock,
-        )
+        matches = None
+        with run.on_the_wire():  # cut short when the run is interrupted: left AMBIGUOUS
+            matches = await reconcile(
+                self.client,
+                packet,
+                err,
+                tries=self.config.reconcile_attempts,
+                grace=self.config.reconcile_grace,
+                sleep=self.sleep,
+                clock=self.clock,
+            )
         if self.hooks.reconcile:
             self.hooks.reconcile(
                 ReconcileEvent(

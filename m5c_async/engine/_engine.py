@@ -134,6 +134,7 @@ class SendEngine:
             stats=EngineStats(pacing_rate=self.pacer.rate, started=self.clock()),
             pacer_failures_before=self.pacer.failures,
             info=info,
+            stop_grace=self.config.stop_grace,
             **state,
         )
         self._runs.add(run)
@@ -265,8 +266,7 @@ class SendEngine:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce, queue, emit)
-                for _ in range(self.concurrency):
-                    tg.start_soon(self._work, queue, emit, state)
+                self._start_workers(tg, queue, emit, state)
         finally:
             run.result = self._end_run(state)
             log.info(
@@ -278,6 +278,39 @@ class SendEngine:
             )
             if outcomes is not None:
                 outcomes.close()
+
+    def _start_workers(
+        self,
+        tg: anyio.abc.TaskGroup,
+        queue: PacketQueue,
+        emit: Callable[[PacketOutcome], Awaitable[None]],
+        state: RunState,
+    ) -> None:
+        """``concurrency`` workers in ``tg``, and a watch: once ``tg`` is cancelled (Ctrl-C, a
+        failing task), what the workers have on the wire is cut after ``stop_grace``
+        (``RunState.interrupt``), so a stop never waits out a hung platform's timeouts."""
+        live = self.concurrency
+        finished = anyio.Event()
+
+        async def worker() -> None:
+            nonlocal live
+            try:
+                await self._work(queue, emit, state)
+            finally:
+                live -= 1
+                if not live:
+                    finished.set()
+
+        async def watch() -> None:
+            try:
+                await finished.wait()
+            except anyio.get_cancelled_exc_class():
+                state.interrupt()
+                raise
+
+        for _ in range(self.concurrency):
+            tg.start_soon(worker)
+        tg.start_soon(watch)
 
     async def _work(
         self,

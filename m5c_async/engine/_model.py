@@ -275,6 +275,10 @@ class EngineConfig:
         dedupe: drop repeated numbers of a campaign (exact and compact: a few bytes a number).
         max_pending_messages: messages queued or in flight at most; bounds memory whatever the
             campaign's size (a packet above it still goes, alone).
+        stop_grace: seconds a request in flight (and the record lookups settling it) may go on
+            once the run is cancelled (Ctrl-C); then it is cut and its packet is ``AMBIGUOUS``
+            (``SendInterruptedError``), for a journal's resume to reconcile. A hung platform
+            never holds a stop for its read timeouts.
     """
 
     profile: BusinessType = BusinessType.NOTIFICATION
@@ -292,6 +296,7 @@ class EngineConfig:
     format: SendFormat = SendFormat.FORM
     dedupe: bool = True
     max_pending_messages: int = 50_000
+    stop_grace: float = 0.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, BusinessType):
@@ -312,6 +317,8 @@ class EngineConfig:
             raise InvalidParameterError("margin must be in [0, 0.5)")
         if not 0 <= self.tolerance <= 1 or self.queue_size < 1 or self.batch_size < 1:
             raise InvalidParameterError("tolerance in [0, 1], queue_size and batch_size at least 1")
+        if not 0 <= self.stop_grace <= 60:
+            raise InvalidParameterError("stop_grace must be in [0, 60] seconds")
 
 
 NumberSource = Iterable[str] | AsyncIterable[str] | Path

@@ -59,8 +59,7 @@ class SubmitService:
         self.run = run = engine._start_run("submit", RunKind.SUBMIT)
         self._tg = await anyio.create_task_group().__aenter__()
         self._queue = PacketQueue(engine.config.queue_size, engine.concurrency)
-        for _ in range(engine.concurrency):
-            self._tg.start_soon(engine._work, self._queue, self._resolve, run)
+        engine._start_workers(self._tg, self._queue, self._resolve, run)
 
     async def close(
         self,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import anyio
 
 from .._exceptions import M5CError
 from ._model import CampaignResult, EngineStats, Packet, RunInfo
@@ -41,6 +45,33 @@ class RunState:
     pacer_failures_before: int = 0
     #: What hooks are told about this run (None only for the engine's placeholder before any run).
     info: RunInfo | None = None
+    #: Seconds what is on the wire may go on once the run is interrupted (``EngineConfig``).
+    stop_grace: float = 0.5
+    #: When what is on the wire is cut (the event loop's clock), once interrupted.
+    cut_at: float | None = None
+    _wire: set[anyio.CancelScope] = field(default_factory=set, repr=False)
+
+    def interrupt(self) -> None:
+        """The run was cancelled: requests in flight and their lookups get ``stop_grace``
+        seconds more, then are cut (``on_the_wire``)."""
+        deadline = anyio.current_time() + self.stop_grace
+        if self.cut_at is None or deadline < self.cut_at:
+            self.cut_at = deadline
+        for scope in self._wire:
+            scope.deadline = min(scope.deadline, self.cut_at)
+
+    @contextmanager
+    def on_the_wire(self) -> Iterator[anyio.CancelScope]:
+        """A scope for network work done under the send's shield: it runs to its end unless
+        the run is interrupted, and then at most ``stop_grace`` more (``cancelled_caught``
+        tells; the block's exception is swallowed)."""
+        scope = anyio.CancelScope(deadline=math.inf if self.cut_at is None else self.cut_at)
+        self._wire.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._wire.discard(scope)
 
     def stop(self, reason: M5CError | None = None) -> None:
         """Send nothing new in this run; the first fatal reason is kept."""

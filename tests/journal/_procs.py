@@ -27,8 +27,9 @@ ACCOUNT = ("mlrt", "journal-test-pw", "0123456789abcdef0123456789abcdef")
 class Simulator:
     """A simulator process with two nodes; ``env`` is what a ``m5c`` process needs to reach it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, pid: int) -> None:
         self.port = port
+        self.pid = pid
         self.env = dict(os.environ)
         self.env.update(
             M5C_USERNAME=ACCOUNT[0],
@@ -77,7 +78,7 @@ def simulator(rate: int = 600) -> Iterator[Simulator]:
         raise AssertionError("the simulator did not start on five port pairs")
     with sim:
         try:
-            yield Simulator(port)
+            yield Simulator(port, sim.pid)
         finally:
             sim.terminate()
             sim.wait(timeout=10)

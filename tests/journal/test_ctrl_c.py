@@ -53,6 +53,69 @@ def test_ctrl_c_while_sending_stops_within_two_seconds_consistent(tmp_path: Path
     assert json.loads(out.strip().splitlines()[-1])["pending"] == 0
 
 
+def test_ctrl_c_with_the_platform_hung_stops_within_two_seconds(tmp_path: Path) -> None:
+    """The platform stops answering mid-campaign (its process frozen: connections open, not a
+    byte back, read timeout 10 s): Ctrl-C still exits 130 within 2 s; what was in flight is
+    left ambiguous, not pending; once the platform runs again, resume settles it against the
+    records: each number once."""
+    total = 3000
+    numbers = numbers_file(tmp_path, total)
+    journal = tmp_path / "hung.db"
+    with simulator() as sim:
+        run = [
+            "campaign", "run", "--content", "hung", "--numbers", str(numbers),
+            "--journal", str(journal), "--packet-size", "5", "--rate", "600", "--json",
+        ]  # fmt: skip
+        proc = m5c(run, sim.env)
+        wait_for(
+            lambda: count(journal, "SELECT COUNT(*) FROM messages WHERE state = 'accepted'") > 100,
+            timeout=60,
+            what="the campaign to be sending",
+        )
+        os.kill(sim.pid, signal.SIGSTOP)
+        try:
+            wait_for(
+                lambda: _unread_requests(sim.port, sim.port + 1) >= 2,
+                timeout=30,
+                what="requests sent to the frozen platform, unread",
+            )
+            proc.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            _, err = proc.communicate(timeout=60)
+            took = time.monotonic() - started
+        finally:
+            os.kill(sim.pid, signal.SIGCONT)
+        assert proc.returncode == EXIT_INTERRUPTED, err
+        assert took < 2.0, took
+        assert "Traceback" not in err
+        conn = sqlite3.connect(journal)
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM packets GROUP BY state"))
+        conn.close()
+        assert states.get("ambiguous", 0) > 0, states
+        assert "in_flight" not in states, states
+        resume = m5c(["campaign", "resume", "--journal", str(journal), "--json"], sim.env)
+        out, err = resume.communicate(timeout=120)
+        assert resume.returncode == 0, err
+        ledger = sim.ledger()
+        assert sim.stats()["duplicates"] == 0
+    assert len(ledger) == len(set(ledger)) == total
+    assert json.loads(out.strip().splitlines()[-1])["pending"] == 0
+
+
+def _unread_requests(*ports: int) -> int:
+    """Established loopback connections to ``ports`` holding bytes their server has not read
+    (``/proc/net/tcp``: a request on the wire that nobody answers)."""
+    unread = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        rx_queue = int(fields[4].split(":")[1], 16)
+        if local_port in ports and fields[3] == "01" and rx_queue > 0:
+            unread += 1
+    return unread
+
+
 def _has_open(pid: int, path: Path) -> bool:
     """True once process ``pid`` holds ``path`` open (it then waits for the lock)."""
     folder = Path(f"/proc/{pid}/fd")

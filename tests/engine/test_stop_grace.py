@@ -1,0 +1,142 @@
+"""A stop never waits out a hung platform: once a run is cancelled, a request still in flight
+(or the record lookups settling an ambiguous one) gets ``EngineConfig.stop_grace`` seconds,
+then is cut and its packet is ``AMBIGUOUS`` with ``SendInterruptedError`` (never resent, never
+lost); without a stop, the same request waits for its answer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anyio
+import pytest
+from anyio.abc import SocketAttribute, SocketStream
+
+from m5c_async import AsyncClient, InvalidParameterError, SendInterruptedError, Timeouts
+from m5c_async.engine import Campaign, EngineConfig, Hooks, OutcomeKind, PacketOutcome, SendEngine
+from tests.conftest import APIKEY, PASSWORD
+
+USERNAME = "stopgrace"
+
+#: Beyond any stop this test allows, so a stop that waited for the answer shows; short enough
+#: that such a regression fails the test (its shield outlives ``fail_after``) within a minute.
+READ_TIMEOUT = 15.0
+
+
+@dataclass
+class _Hung:
+    """A node that reads each request and holds it without a byte until ``release`` is set,
+    then answers ``success``."""
+
+    url: str = ""
+    requests: int = 0
+    arrived: anyio.Event = field(default_factory=anyio.Event)
+    release: anyio.Event = field(default_factory=anyio.Event)
+
+
+@contextlib.asynccontextmanager
+async def hung_node() -> AsyncIterator[_Hung]:
+    node = _Hung()
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += await stream.receive()
+                node.requests += 1
+                node.arrived.set()
+                await node.release.wait()
+                body = b"success:1"
+                await stream.send(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                await stream.receive()  # until the client closes
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    node.url = f"http://127.0.0.1:{listener.extra(SocketAttribute.local_port)}"
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        try:
+            yield node
+        finally:
+            tg.cancel_scope.cancel()
+
+
+class _Outcomes(Hooks):
+    def __init__(self) -> None:
+        self.seen: list[PacketOutcome] = []
+
+    def on_outcome(self, outcome: PacketOutcome) -> None:
+        self.seen.append(outcome)
+
+
+async def _campaign_cancelled_mid_send(stop_grace: float) -> tuple[float, list[PacketOutcome]]:
+    outcomes = _Outcomes()
+    async with (
+        hung_node() as node,
+        AsyncClient(
+            username=USERNAME,
+            password=PASSWORD,
+            apikey=APIKEY,
+            nodes=[node.url],
+            timeouts=Timeouts(read=READ_TIMEOUT),
+        ) as client,
+    ):
+        engine = SendEngine(
+            client,
+            EngineConfig(packet_size=1, concurrency=2, stop_grace=stop_grace, reconcile_attempts=1),
+            hooks=[outcomes],
+        )
+        campaign = Campaign(numbers=["13800000001"], content="hung【x】")
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(engine.run_campaign, campaign)
+                await node.arrived.wait()
+                cancelled_at = anyio.current_time()
+                tg.cancel_scope.cancel()
+            took = anyio.current_time() - cancelled_at
+        assert node.requests == 1
+    return took, outcomes.seen
+
+
+async def test_a_cancelled_run_cuts_a_hung_send_after_stop_grace() -> None:
+    took, seen = await _campaign_cancelled_mid_send(stop_grace=0.2)
+    assert took < 10  # the read timeout is 15 s, and lookups would follow
+    assert [o.kind for o in seen] == [OutcomeKind.AMBIGUOUS]
+    assert isinstance(seen[0].error, SendInterruptedError)
+    assert seen[0].numbers == ("13800000001",)
+
+
+async def test_without_a_stop_the_send_waits_for_its_answer() -> None:
+    """The grace only starts at a stop: a slow answer is still read and accepted."""
+    outcomes = _Outcomes()
+    async with (
+        hung_node() as node,
+        AsyncClient(
+            username=USERNAME,
+            password=PASSWORD,
+            apikey=APIKEY,
+            nodes=[node.url],
+            timeouts=Timeouts(read=READ_TIMEOUT),
+        ) as client,
+    ):
+        engine = SendEngine(client, EngineConfig(packet_size=1, stop_grace=0.01), hooks=[outcomes])
+        campaign = Campaign(numbers=["13800000001"], content="slow【x】")
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(engine.run_campaign, campaign)
+                await node.arrived.wait()
+                # The answer comes ten graces after the request: were the grace applied
+                # without a stop, the send would have been cut (a deliberate delay, not a wait
+                # for a condition; slower is still correct).
+                await anyio.sleep(0.1)
+                node.release.set()
+    assert [o.kind for o in outcomes.seen] == [OutcomeKind.ACCEPTED]
+
+
+@pytest.mark.parametrize("grace", [-1, 61])
+def test_stop_grace_out_of_range_is_a_named_error(grace: float) -> None:
+    with pytest.raises(InvalidParameterError, match="stop_grace"):
+        EngineConfig(stop_grace=grace)
