@@ -72,7 +72,12 @@ class _Outcomes(Hooks):
         self.seen.append(outcome)
 
 
-async def _campaign_cancelled_mid_send(stop_grace: float) -> tuple[float, list[PacketOutcome]]:
+@contextlib.asynccontextmanager
+async def _engine_on_hung_node(
+    **config: float,
+) -> AsyncIterator[tuple[_Hung, SendEngine, _Outcomes]]:
+    """A hung node, a client of it (read timeout ``READ_TIMEOUT``) and an engine recording its
+    outcomes, with ``config`` on top of single-number packets."""
     outcomes = _Outcomes()
     async with (
         hung_node() as node,
@@ -84,11 +89,12 @@ async def _campaign_cancelled_mid_send(stop_grace: float) -> tuple[float, list[P
             timeouts=Timeouts(read=READ_TIMEOUT),
         ) as client,
     ):
-        engine = SendEngine(
-            client,
-            EngineConfig(packet_size=1, concurrency=2, stop_grace=stop_grace, reconcile_attempts=1),
-            hooks=[outcomes],
-        )
+        engine_config = EngineConfig(packet_size=1, concurrency=2, **config)  # type: ignore[arg-type]
+        yield node, SendEngine(client, engine_config, hooks=[outcomes]), outcomes
+
+
+async def test_a_cancelled_run_cuts_a_hung_send_after_stop_grace() -> None:
+    async with _engine_on_hung_node(stop_grace=0.2, reconcile_attempts=1) as (node, engine, out):
         campaign = Campaign(numbers=["13800000001"], content="hung【x】")
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
@@ -98,31 +104,15 @@ async def _campaign_cancelled_mid_send(stop_grace: float) -> tuple[float, list[P
                 tg.cancel_scope.cancel()
             took = anyio.current_time() - cancelled_at
         assert node.requests == 1
-    return took, outcomes.seen
-
-
-async def test_a_cancelled_run_cuts_a_hung_send_after_stop_grace() -> None:
-    took, seen = await _campaign_cancelled_mid_send(stop_grace=0.2)
     assert took < 10  # the read timeout is 15 s, and lookups would follow
-    assert [o.kind for o in seen] == [OutcomeKind.AMBIGUOUS]
-    assert isinstance(seen[0].error, SendInterruptedError)
-    assert seen[0].numbers == ("13800000001",)
+    assert [o.kind for o in out.seen] == [OutcomeKind.AMBIGUOUS]
+    assert isinstance(out.seen[0].error, SendInterruptedError)
+    assert out.seen[0].numbers == ("13800000001",)
 
 
 async def test_without_a_stop_the_send_waits_for_its_answer() -> None:
     """The grace only starts at a stop: a slow answer is still read and accepted."""
-    outcomes = _Outcomes()
-    async with (
-        hung_node() as node,
-        AsyncClient(
-            username=USERNAME,
-            password=PASSWORD,
-            apikey=APIKEY,
-            nodes=[node.url],
-            timeouts=Timeouts(read=READ_TIMEOUT),
-        ) as client,
-    ):
-        engine = SendEngine(client, EngineConfig(packet_size=1, stop_grace=0.01), hooks=[outcomes])
+    async with _engine_on_hung_node(stop_grace=0.01) as (node, engine, out):
         campaign = Campaign(numbers=["13800000001"], content="slow【x】")
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
@@ -133,7 +123,7 @@ async def test_without_a_stop_the_send_waits_for_its_answer() -> None:
                 # for a condition; slower is still correct).
                 await anyio.sleep(0.1)
                 node.release.set()
-    assert [o.kind for o in outcomes.seen] == [OutcomeKind.ACCEPTED]
+    assert [o.kind for o in out.seen] == [OutcomeKind.ACCEPTED]
 
 
 @pytest.mark.parametrize("grace", [-1, 61])

@@ -105,6 +105,34 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
         time.sleep(0.02)
 
 
+def sending_campaign(
+    sim: Simulator, journal: Path, numbers: Path, content: str, *, accepted_over: int
+) -> subprocess.Popen[str]:
+    """``m5c campaign run`` of ``numbers`` into ``journal`` (packets of 5 at 600 msg/s),
+    returned once more than ``accepted_over`` messages are accepted in the journal."""
+    run = [
+        "campaign", "run", "--content", content, "--numbers", str(numbers),
+        "--journal", str(journal), "--packet-size", "5", "--rate", "600", "--json",
+    ]  # fmt: skip
+    proc = m5c(run, sim.env)
+    wait_for(
+        lambda: (
+            count(journal, "SELECT COUNT(*) FROM messages WHERE state = 'accepted'") > accepted_over
+        ),
+        timeout=60,
+        what="the campaign to be sending",
+    )
+    return proc
+
+
+def resumed(sim: Simulator, journal: Path) -> tuple[str, str]:
+    """``m5c campaign resume`` to its end (it must succeed); its output and error text."""
+    resume = m5c(["campaign", "resume", "--journal", str(journal), "--json"], sim.env)
+    out, err = resume.communicate(timeout=120)
+    assert resume.returncode == 0, err
+    return out, err
+
+
 def count(journal: Path, sql: str) -> int:
     """One number read from the journal by a separate connection (0 when not there yet)."""
     if not journal.exists():

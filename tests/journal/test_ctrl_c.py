@@ -11,7 +11,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.journal._procs import count, m5c, numbers_file, simulator, wait_for
+from tests.journal._procs import (
+    m5c,
+    numbers_file,
+    resumed,
+    sending_campaign,
+    simulator,
+    wait_for,
+)
 
 EXIT_INTERRUPTED = 130
 
@@ -23,16 +30,7 @@ def test_ctrl_c_while_sending_stops_within_two_seconds_consistent(tmp_path: Path
     numbers = numbers_file(tmp_path, total)
     journal = tmp_path / "ctrl-c.db"
     with simulator() as sim:
-        run = [
-            "campaign", "run", "--content", "ctrl-c", "--numbers", str(numbers),
-            "--journal", str(journal), "--packet-size", "5", "--rate", "600", "--json",
-        ]  # fmt: skip
-        proc = m5c(run, sim.env)
-        wait_for(
-            lambda: count(journal, "SELECT COUNT(*) FROM messages WHERE state = 'accepted'") > 300,
-            timeout=60,
-            what="the campaign to be sending",
-        )
+        proc = sending_campaign(sim, journal, numbers, "ctrl-c", accepted_over=300)
         proc.send_signal(signal.SIGINT)
         started = time.monotonic()
         _, err = proc.communicate(timeout=30)
@@ -44,9 +42,7 @@ def test_ctrl_c_while_sending_stops_within_two_seconds_consistent(tmp_path: Path
         assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM owners").fetchone()[0] == 0
         conn.close()
-        resume = m5c(["campaign", "resume", "--journal", str(journal), "--json"], sim.env)
-        out, err = resume.communicate(timeout=120)
-        assert resume.returncode == 0, err
+        out, _ = resumed(sim, journal)
         ledger = sim.ledger()
         assert sim.stats()["duplicates"] == 0
     assert len(ledger) == len(set(ledger)) == total
@@ -62,16 +58,7 @@ def test_ctrl_c_with_the_platform_hung_stops_within_two_seconds(tmp_path: Path) 
     numbers = numbers_file(tmp_path, total)
     journal = tmp_path / "hung.db"
     with simulator() as sim:
-        run = [
-            "campaign", "run", "--content", "hung", "--numbers", str(numbers),
-            "--journal", str(journal), "--packet-size", "5", "--rate", "600", "--json",
-        ]  # fmt: skip
-        proc = m5c(run, sim.env)
-        wait_for(
-            lambda: count(journal, "SELECT COUNT(*) FROM messages WHERE state = 'accepted'") > 100,
-            timeout=60,
-            what="the campaign to be sending",
-        )
+        proc = sending_campaign(sim, journal, numbers, "hung", accepted_over=100)
         os.kill(sim.pid, signal.SIGSTOP)
         try:
             wait_for(
@@ -94,9 +81,7 @@ def test_ctrl_c_with_the_platform_hung_stops_within_two_seconds(tmp_path: Path) 
         conn.close()
         assert states.get("ambiguous", 0) > 0, states
         assert "in_flight" not in states, states
-        resume = m5c(["campaign", "resume", "--journal", str(journal), "--json"], sim.env)
-        out, err = resume.communicate(timeout=120)
-        assert resume.returncode == 0, err
+        out, _ = resumed(sim, journal)
         ledger = sim.ledger()
         assert sim.stats()["duplicates"] == 0
     assert len(ledger) == len(set(ledger)) == total

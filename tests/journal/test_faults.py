@@ -32,6 +32,8 @@ from tests.journal._procs import (
     count,
     m5c,
     numbers_file,
+    resumed,
+    sending_campaign,
     simulator,
     small_disk,
     wait_for,
@@ -235,16 +237,7 @@ def test_a_campaign_stops_cleanly_on_a_full_disk_and_resumes_after(tmp_path: Pat
     begun = time.monotonic()
     with small_disk(tmp_path / "fs", size="8m") as disk, simulator() as sim:
         journal = disk.path / "full.db"
-        run = [
-            "campaign", "run", "--content", "disk full", "--numbers", str(numbers),
-            "--journal", str(journal), "--packet-size", "5", "--rate", "600", "--json",
-        ]  # fmt: skip
-        proc = m5c(run, sim.env)
-        wait_for(
-            lambda: count(journal, "SELECT COUNT(*) FROM messages WHERE state = 'accepted'") > 200,
-            timeout=60,
-            what="the campaign to be sending",
-        )
+        proc = sending_campaign(sim, journal, numbers, "disk full", accepted_over=200)
         disk.fill()
         filled = time.monotonic()
         _, err = proc.communicate(timeout=30)
@@ -265,9 +258,7 @@ def test_a_campaign_stops_cleanly_on_a_full_disk_and_resumes_after(tmp_path: Pat
         conn.close()
         assert set(sent) <= marked, "a number left without its in-flight mark on disk"
         assert len(sent) < total
-        resume = m5c(["campaign", "resume", "--journal", str(journal), "--json"], sim.env)
-        _, err = resume.communicate(timeout=120)
-        assert resume.returncode == 0, err
+        resumed(sim, journal)
         ledger = sim.ledger()
         doubled = sim.stats()["duplicates"]
     chaos_row(
