@@ -45,7 +45,7 @@ from .._exceptions import (
 )
 from .._text import printable
 from ..client import AsyncClient
-from ..protocol import BatchItem, BusinessType, SendFormat
+from ..protocol import RECORDED_LATE, BatchItem, BusinessType, SendFormat
 from ._dashboard import add_dashboard_command, dashboard
 from ._inbound import (
     UsageError,
@@ -174,6 +174,14 @@ def _parser() -> argparse.ArgumentParser:
         " bunched stay under its cap in every one-second window",
     )
     p.add_argument("--dry-run", action="store_true", help="pre-flight only; send nothing")
+    p.add_argument(
+        "--recorded-late",
+        type=_seconds,
+        default=RECORDED_LATE,
+        help="resume: seconds after a request was last known of that the platform may still"
+        " record it; what was left in flight more recently is waited for"
+        f" (default {RECORDED_LATE:g})",
+    )
     p.add_argument(
         "--redis",
         help="redis://... to share the account's caps with other processes (or M5C_REDIS_URL,"
@@ -502,6 +510,17 @@ def _margin(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    """``--recorded-late``: seconds, from 0 to an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"seconds in [0, 3600], not {text!r}")
+    return value
+
+
 def _pacing(args: argparse.Namespace, config: Any) -> Any:
     """``config`` with this command's ``--margin``, when given."""
     margin = getattr(args, "margin", None)
@@ -587,7 +606,13 @@ async def _campaign_resume(args: argparse.Namespace, sms: AsyncClient) -> int:
 
             async def work() -> Any:
                 return await resume_campaign(
-                    sms, journal, config, campaign_id=row.id, hooks=engine_hooks, pacer=pacer
+                    sms,
+                    journal,
+                    config,
+                    campaign_id=row.id,
+                    hooks=engine_hooks,
+                    pacer=pacer,
+                    recorded_late=args.recorded_late,
                 )
 
             try:

@@ -30,7 +30,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,7 @@ from ..engine import (
 )
 from ..protocol import (
     CLOCK_SKEW,
+    RECORDED_LATE,
     DeliveryReport,
     Encoding,
     InboundReply,
@@ -956,12 +957,23 @@ class Journal:
 
     # --- resume -----------------------------------------------------------------------------
 
-    async def recover(self, campaign_id: int, client: AsyncClient) -> tuple[int, int]:
+    async def recover(
+        self,
+        campaign_id: int,
+        client: AsyncClient,
+        *,
+        late: float = RECORDED_LATE,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> tuple[int, int]:
         """Settle what a crash left unsettled; returns (found accepted, back to pending).
 
         Each unsettled packet is looked up by the one reconciliation rule
         (``protocol/_reconcile.py``) in its own window, from its ``in_flight`` mark to its end
         (or the mark, when the process died first); overlapping windows share one query.
+        A request the platform read may be recorded up to ``late`` seconds after the host last
+        knew of it (a stop cut it short, the process died): until then its window is open, and
+        a number not found yet could still be accepted, so the lookup waits for every window to
+        close (logged) rather than read early and send the number again.
         """
         shared = (await self.campaign(campaign_id)).content
 
@@ -997,8 +1009,18 @@ class Journal:
         if not packets:
             return (0, 0)
         now = self.clock()
+        open_for = max(ended or sent or now for _, sent, ended in packets) + late - now
+        if open_for > 0:
+            log.warning(
+                "resume: waiting %.1f s for the platform to record the %d packet(s) left in"
+                " flight, before looking them up",
+                open_for,
+                len(packets),
+            )
+            await sleep(open_for)
+            now = self.clock()
         windows = {
-            pid: record_window(sent if sent is not None else now, ended or sent or now)
+            pid: record_window(sent if sent is not None else now, ended or sent or now, late=late)
             for pid, sent, ended in packets
         }
         records: list[SendRecord] = []

@@ -12,7 +12,7 @@ import anyio
 from .._exceptions import JournalError
 from ..client import AsyncClient
 from ..engine import Campaign, CampaignResult, EngineConfig, Hooks, Intake, Pacer, SendEngine
-from ..protocol import BusinessType
+from ..protocol import RECORDED_LATE, BusinessType
 from ._journal import Journal, JournalHooks, StoredCampaign
 
 __all__ = ["resume_campaign", "run_campaign", "source_fingerprint"]
@@ -82,8 +82,12 @@ async def resume_campaign(
     campaign_id: int | None = None,
     pacer: Pacer | None = None,
     hooks: list[Hooks] | None = None,
+    recorded_late: float = RECORDED_LATE,
 ) -> tuple[int, CampaignResult, tuple[int, int]]:
     """Settle what a crash left in flight against the platform's records, then send the rest.
+
+    ``recorded_late``: seconds after a request was last known of that the platform may still
+    record it; packets left in flight more recently are waited for (``Journal.recover``).
 
     Returns (campaign id, result, (reconciled as accepted, returned to pending)). The campaign
     is owned by this journal from before the reconciliation to the end (``Journal.own``); a
@@ -94,7 +98,7 @@ async def resume_campaign(
     """
     row = await journal.campaign(campaign_id)
     async with journal.own(row.id):
-        return await _resume(client, journal, row, config, pacer, hooks)
+        return await _resume(client, journal, row, config, pacer, hooks, recorded_late)
 
 
 async def _resume(
@@ -104,6 +108,7 @@ async def _resume(
     config: EngineConfig | None,
     pacer: Pacer | None,
     hooks: list[Hooks] | None,
+    recorded_late: float,
 ) -> tuple[int, CampaignResult, tuple[int, int]]:
     cid = row.id
     if not row.imported and row.source:
@@ -121,7 +126,7 @@ async def _resume(
             encoding=client.encoding,
             batch_size=config.batch_size if config is not None else 1,
         )
-    settled = await journal.recover(cid, client)
+    settled = await journal.recover(cid, client, late=recorded_late)
     if config is None:
         settings = row.settings
         config = EngineConfig(

@@ -208,6 +208,47 @@ class RecordsOnly:
         return self.records
 
 
+@pytest.mark.parametrize("late", [30.0, 0.0])
+async def test_resume_waits_until_a_window_can_no_longer_change(
+    tmp_path: Path, late: float
+) -> None:
+    """A stop cut a request short one second ago, and the platform, which had read it, accepts
+    it four seconds later: resume waits until ``late`` after the request was last known of
+    (here 29 s more) and then finds it. Read at once (``late=0``), the window shows nothing
+    yet and the number would go back to pending: sent twice."""
+    from m5c_async.protocol import SendRecord
+
+    t = 1_700_000_000.0
+    now = [t]
+    mobile = "13800000001"
+    slept: list[float] = []
+
+    async def records(start: datetime, end: datetime) -> list[SendRecord]:
+        if now[0] < t + 5:  # not recorded yet
+            return []
+        at = datetime.fromtimestamp(int(t + 5), tz=UTC)
+        return [SendRecord(username="mlrt", msgid="1", mobiles=(mobile,), content="x", sent_at=at)]
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    async with Journal(tmp_path / "j.db", clock=lambda: now[0]) as journal:
+        cid = await journal.create(Campaign(numbers=[], content="x"), profile="notification")
+        await journal.import_source(cid, Campaign(numbers=[mobile], content="x"))
+        [packet] = [p async for p in journal.packets(cid, 1)]
+        await journal.mark_in_flight(packet)
+        now[0] = t + 1
+        client = type("C", (), {"records": staticmethod(records)})()
+        settled = await journal.recover(cid, client, late=late, sleep=sleep)
+    if late:
+        assert slept == [pytest.approx(late - 1)]
+        assert settled == (1, 0)
+    else:
+        assert slept == []
+        assert settled == (0, 1)  # what reading early does: the number goes out again
+
+
 async def test_resume_matches_each_packet_in_its_own_window(tmp_path: Path) -> None:
     """Two packets in flight at a crash, an hour apart: two queries (one per window); a record of
     the second packet's number stamped in the first packet's window is not the second's."""

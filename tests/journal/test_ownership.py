@@ -98,7 +98,10 @@ def test_a_dead_owner_is_taken_over_after_reconciling(tmp_path: Path) -> None:
         owner.send_signal(signal.SIGKILL)
         owner.communicate(timeout=30)
         assert count(journal, "SELECT COUNT(*) FROM owners") == 1  # left behind by the dead
-        resume = m5c(["campaign", "resume", "--journal", str(journal), "--json"], sim.env)
+        resume = m5c(
+            ["campaign", "resume", "--journal", str(journal), "--json", "--recorded-late", "3"],
+            sim.env,
+        )
         _, err = resume.communicate(timeout=120)
         assert resume.returncode == 0, err
         assert "took over" in err and f"pid {owner.pid}" in err

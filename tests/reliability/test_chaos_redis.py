@@ -55,7 +55,7 @@ def test_redis_outage_with_ctrl_c(tmp_path: Path) -> None:
                 run.proc.kill()
         at_interrupt = len(sim_sent(base))
         server.start()  # Redis is back
-        resume = Command(["campaign", "resume", *common], env)
+        resume = Command(["campaign", "resume", *common, "--recorded-late", "3"], env)
         resumed = resume.finish(timeout=120)
         result = json.loads(resume.stdout.strip().splitlines()[-1])
         sent = Counter(sim_sent(base))
