@@ -74,6 +74,13 @@ class SubmitService:
             for content in list(self._lingering):
                 await self._flush(content)
             await self._queue.aclose()
+        except BaseException as failure:
+            # Cancelled (Ctrl-C) or failed while handing the lingering messages to a full
+            # queue: the group ends with it, cancelled, so what is on the wire is cut after
+            # stop_grace; never awaited as a normal close, whose workers would go on sending
+            # and then wait for ever on a queue nobody closed.
+            exc_type, exc, tb = type(failure), failure, failure.__traceback__
+            raise
         finally:
             tg, self._tg = self._tg, None
             try:

@@ -5,6 +5,7 @@ lost); without a stop, the same request waits for its answer."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,7 +14,13 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
-from m5c_async import AsyncClient, InvalidParameterError, SendInterruptedError, Timeouts
+from m5c_async import (
+    AsyncClient,
+    EngineStoppedError,
+    InvalidParameterError,
+    SendInterruptedError,
+    Timeouts,
+)
 from m5c_async.engine import Campaign, EngineConfig, Hooks, OutcomeKind, PacketOutcome, SendEngine
 from tests.conftest import APIKEY, PASSWORD
 
@@ -124,6 +131,83 @@ async def test_without_a_stop_the_send_waits_for_its_answer() -> None:
                 await anyio.sleep(0.1)
                 node.release.set()
     assert [o.kind for o in out.seen] == [OutcomeKind.ACCEPTED]
+
+
+async def test_ctrl_c_while_the_service_closes_into_a_full_queue_stops_within_the_grace() -> None:
+    """Ctrl-C (one native cancel of the task, as ``asyncio.run`` delivers it) while closing the
+    ``submit()`` service still hands lingering messages to a queue the hung platform keeps full:
+    the service ends cancelled, the request in flight is cut after ``stop_grace``, nothing more
+    is sent, and every caller gets a named error. (It used to close as if not cancelled: the
+    workers sent the queued packet once the hung one timed out, then waited for ever.)"""
+    async with (
+        hung_node() as node,
+        AsyncClient(
+            username=USERNAME,
+            password=PASSWORD,
+            apikey=APIKEY,
+            nodes=[node.url],
+            timeouts=Timeouts(read=READ_TIMEOUT),
+        ) as client,
+    ):
+        engine = SendEngine(
+            client,
+            EngineConfig(packet_size=50, concurrency=1, queue_size=1, linger=60, stop_grace=0.2),
+            hooks=[],
+        )
+        errors: list[BaseException] = []
+        entered = anyio.Event()
+        leave = anyio.Event()
+
+        async def submit(content: str) -> None:
+            try:
+                await engine.submit("13800000001", content)
+            except Exception as exc:  # what this test checks
+                errors.append(exc)
+
+        async def owner() -> None:
+            async with engine:
+                entered.set()
+                await leave.wait()
+
+        task = asyncio.get_running_loop().create_task(owner())
+        try:
+            with anyio.fail_after(30):
+                await entered.wait()
+                async with anyio.create_task_group() as callers:
+                    for k in range(3):  # three contents: three packets, lingering until close
+                        callers.start_soon(submit, f"c{k}【x】")
+                    service = engine._service
+                    assert service is not None
+                    while len(service._lingering) < 3:
+                        await anyio.sleep(0.01)
+                    leave.set()
+                    # Closing: the first packet hangs on the wire, the second fills the queue,
+                    # the third waits for room.
+                    await node.arrived.wait()
+                    queue = service._queue
+                    assert queue is not None
+                    while service._lingering or not queue._queue.full():
+                        await anyio.sleep(0.01)
+                    cancelled_at = anyio.current_time()
+                    task.cancel()
+                    done, _ = await asyncio.wait({task}, timeout=READ_TIMEOUT / 3)
+                    took = anyio.current_time() - cancelled_at
+                    if not done:  # the regression: its callers would wait as long as it does
+                        callers.cancel_scope.cancel()
+            assert done, "the service did not end once cancelled"
+            assert took < READ_TIMEOUT / 3
+            assert node.requests == 1
+            assert sorted(type(e).__name__ for e in errors) == [
+                "EngineStoppedError",
+                "EngineStoppedError",
+                "SendInterruptedError",
+            ]
+            assert all(isinstance(e, EngineStoppedError | SendInterruptedError) for e in errors)
+        finally:
+            if not task.done():  # the regression: end it (a second cancel) before the node goes
+                node.release.set()
+                task.cancel()
+                await asyncio.wait({task}, timeout=READ_TIMEOUT * 2)
 
 
 @pytest.mark.parametrize("grace", [-1, 61])
