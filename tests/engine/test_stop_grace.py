@@ -79,6 +79,17 @@ class _Outcomes(Hooks):
         self.seen.append(outcome)
 
 
+def _client_of(node: _Hung) -> AsyncClient:
+    """A client of ``node`` alone, reading answers for up to ``READ_TIMEOUT``."""
+    return AsyncClient(
+        username=USERNAME,
+        password=PASSWORD,
+        apikey=APIKEY,
+        nodes=[node.url],
+        timeouts=Timeouts(read=READ_TIMEOUT),
+    )
+
+
 @contextlib.asynccontextmanager
 async def _engine_on_hung_node(
     **config: float,
@@ -88,13 +99,7 @@ async def _engine_on_hung_node(
     outcomes = _Outcomes()
     async with (
         hung_node() as node,
-        AsyncClient(
-            username=USERNAME,
-            password=PASSWORD,
-            apikey=APIKEY,
-            nodes=[node.url],
-            timeouts=Timeouts(read=READ_TIMEOUT),
-        ) as client,
+        _client_of(node) as client,
     ):
         engine_config = EngineConfig(packet_size=1, concurrency=2, **config)  # type: ignore[arg-type]
         yield node, SendEngine(client, engine_config, hooks=[outcomes]), outcomes
@@ -141,13 +146,7 @@ async def test_ctrl_c_while_the_service_closes_into_a_full_queue_stops_within_th
     workers sent the queued packet once the hung one timed out, then waited for ever.)"""
     async with (
         hung_node() as node,
-        AsyncClient(
-            username=USERNAME,
-            password=PASSWORD,
-            apikey=APIKEY,
-            nodes=[node.url],
-            timeouts=Timeouts(read=READ_TIMEOUT),
-        ) as client,
+        _client_of(node) as client,
     ):
         engine = SendEngine(
             client,
